@@ -1,0 +1,33 @@
+using System.CommandLine;
+using InternVit.SK.Checkpoints;
+using InternVit.SK.Onnx;
+
+namespace InternVit.SK.Cli;
+
+/// <summary>The <c>internvl</c> command tree. Each command writes to the invocation's output, so tests run it in-process.</summary>
+internal static class CliApp
+{
+    /// <summary>Exit code for bad input (a checkpoint that cannot be read, a missing file).</summary>
+    public const int InputError = 2;
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("InternVL vision-language models on ONNX Runtime, from .NET.");
+        root.Add(InfoCommand.Create());
+        return root;
+    }
+
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var parse = Build().Parse(args);
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is CheckpointException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            error.WriteLine($"internvl: {e.Message}");
+            return InputError;
+        }
+    }
+}

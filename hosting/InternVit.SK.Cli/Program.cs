@@ -1,0 +1,3 @@
+using InternVit.SK.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,119 @@
+using System.Runtime.InteropServices;
+
+namespace InternVit.SK.Onnx.Native;
+
+/// <summary>
+/// Finds and loads <c>libonnxruntime.so.1</c> once per process and exposes its function table.
+/// Search order: the path given to <see cref="OrtEnvironment.Configure"/>, then the environment variable
+/// <see cref="PathVariable"/>, then the application folder, then <c>.native/</c> in this folder or any parent
+/// (where <c>scripts/setup.sh</c> puts it).
+/// </summary>
+internal static unsafe class OrtLibrary
+{
+    public const string PathVariable = "INTERNVL_ORT_LIBRARY";
+    public const string FileName = "libonnxruntime.so.1";
+
+    private static readonly Lock Gate = new();
+    private static OrtApi? s_api;
+    private static string? s_loadedPath;
+    private static string? s_version;
+
+    /// <summary>Where to look first; set by <see cref="OrtEnvironment.Configure"/> before the first load.</summary>
+    public static string? ExplicitPath { get; set; }
+
+    public static bool IsLoaded => s_api is not null;
+
+    public static string LoadedPath => s_loadedPath ?? throw new InvalidOperationException("ONNX Runtime is not loaded yet");
+
+    public static string Version
+    {
+        get
+        {
+            _ = Api;
+            return s_version!;
+        }
+    }
+
+    /// <summary>The function table; loads the library on first use.</summary>
+    public static OrtApi Api
+    {
+        get
+        {
+            var api = s_api;
+            if (api is not null) return api;
+            lock (Gate)
+            {
+                s_api ??= Load();
+                return s_api;
+            }
+        }
+    }
+
+    /// <summary>The candidate paths in search order (for diagnostics and tests).</summary>
+    public static IReadOnlyList<string> Candidates(string? explicitPath, string? environmentValue, string baseDirectory)
+    {
+        var candidates = new List<string>();
+        if (!string.IsNullOrWhiteSpace(explicitPath)) candidates.Add(Path.GetFullPath(explicitPath));
+        if (!string.IsNullOrWhiteSpace(environmentValue)) candidates.Add(Path.GetFullPath(environmentValue));
+        candidates.Add(Path.Combine(baseDirectory, FileName));
+        for (var dir = new DirectoryInfo(baseDirectory); dir is not null; dir = dir.Parent)
+            candidates.Add(Path.Combine(dir.FullName, ".native", FileName));
+        return candidates;
+    }
+
+    /// <summary>The one sentence a user sees when no library is found.</summary>
+    public static string NotFoundMessage(IReadOnlyList<string> tried) =>
+        $"ONNX Runtime ({FileName}) was not found; run 'bash scripts/setup.sh' (it takes the library from the npm package onnxruntime-node@1.30.0), " +
+        $"or set {PathVariable} to the file's path (looked in: {string.Join(", ", tried)}).";
+
+    private static OrtApi Load()
+    {
+        var tried = Candidates(ExplicitPath, Environment.GetEnvironmentVariable(PathVariable), AppContext.BaseDirectory);
+        nint handle = 0;
+        string? path = null;
+        bool explicitGiven = !string.IsNullOrWhiteSpace(ExplicitPath) || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(PathVariable));
+        foreach (string candidate in tried)
+        {
+            if (!File.Exists(candidate))
+            {
+                // An explicit choice that does not exist is an error, not something to skip silently.
+                if (explicitGiven && (candidate == tried[0]))
+                    throw new OrtLibraryNotFoundException($"ONNX Runtime library '{candidate}' (from {(ExplicitPath is not null ? "the configured path" : PathVariable)}) does not exist. " + NotFoundMessage(tried));
+                continue;
+            }
+            try
+            {
+                handle = NativeLibrary.Load(candidate);
+                path = candidate;
+                break;
+            }
+            catch (DllNotFoundException e)
+            {
+                throw new OrtLibraryNotFoundException($"ONNX Runtime library '{candidate}' exists but could not be loaded: {e.Message}", e);
+            }
+        }
+        if (handle == 0)
+        {
+            // Last resort: the system's loader path (e.g. an installed package).
+            if (!NativeLibrary.TryLoad(FileName, out handle))
+                throw new OrtLibraryNotFoundException(NotFoundMessage(tried));
+            path = FileName;
+        }
+
+        if (!NativeLibrary.TryGetExport(handle, "OrtGetApiBase", out nint getApiBase))
+            throw new OrtLibraryNotFoundException($"'{path}' is not ONNX Runtime: it has no OrtGetApiBase export.");
+
+        // const OrtApiBase* OrtGetApiBase(void); struct OrtApiBase { const OrtApi* (*GetApi)(uint32_t); const char* (*GetVersionString)(void); }
+        var apiBase = ((delegate* unmanaged<nint*>)getApiBase)();
+        var getApi = (delegate* unmanaged<uint, nint*>)apiBase[0];
+        var getVersion = (delegate* unmanaged<byte*>)apiBase[1];
+        string version = Marshal.PtrToStringUTF8((nint)getVersion()) ?? "?";
+        nint* table = getApi(OrtApi.RequestedVersion);
+        if (table == null)
+            throw new OrtLibraryNotFoundException(
+                $"'{path}' is ONNX Runtime {version}, which does not offer API version {OrtApi.RequestedVersion}; use 1.20 or newer (scripts/setup.sh installs 1.30).");
+        s_loadedPath = path;
+        s_version = version;
+        return new OrtApi(table);
+    }
+}
