@@ -68,17 +68,31 @@ internal static unsafe class OrtLibrary
 
     private static OrtApi Load()
     {
-        var tried = Candidates(ExplicitPath, Environment.GetEnvironmentVariable(PathVariable), AppContext.BaseDirectory);
+        string? environmentValue = Environment.GetEnvironmentVariable(PathVariable);
+        string? explicitSource = !string.IsNullOrWhiteSpace(ExplicitPath) ? "the configured path"
+            : !string.IsNullOrWhiteSpace(environmentValue) ? PathVariable : null;
+        var (table, path, version) = LoadFrom(Candidates(ExplicitPath, environmentValue, AppContext.BaseDirectory), explicitSource);
+        s_loadedPath = path;
+        s_version = version;
+        return new OrtApi((nint*)table);
+    }
+
+    /// <summary>
+    /// Loads the first existing candidate and returns its API table. When <paramref name="explicitSource"/> is set,
+    /// the first candidate was chosen by the user and must exist.
+    /// </summary>
+    internal static (nint Table, string Path, string Version) LoadFrom(IReadOnlyList<string> candidates, string? explicitSource)
+    {
         nint handle = 0;
         string? path = null;
-        bool explicitGiven = !string.IsNullOrWhiteSpace(ExplicitPath) || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(PathVariable));
-        foreach (string candidate in tried)
+        for (int i = 0; i < candidates.Count; i++)
         {
+            string candidate = candidates[i];
             if (!File.Exists(candidate))
             {
                 // An explicit choice that does not exist is an error, not something to skip silently.
-                if (explicitGiven && (candidate == tried[0]))
-                    throw new OrtLibraryNotFoundException($"ONNX Runtime library '{candidate}' (from {(ExplicitPath is not null ? "the configured path" : PathVariable)}) does not exist. " + NotFoundMessage(tried));
+                if (i == 0 && explicitSource is not null)
+                    throw new OrtLibraryNotFoundException($"ONNX Runtime library '{candidate}' (from {explicitSource}) does not exist. " + NotFoundMessage(candidates));
                 continue;
             }
             try
@@ -94,14 +108,17 @@ internal static unsafe class OrtLibrary
         }
         if (handle == 0)
         {
-            // Last resort: the system's loader path (e.g. an installed package).
+            // Last resort: the system loader's search path (e.g. a distribution package).
             if (!NativeLibrary.TryLoad(FileName, out handle))
-                throw new OrtLibraryNotFoundException(NotFoundMessage(tried));
+                throw new OrtLibraryNotFoundException(NotFoundMessage(candidates));
             path = FileName;
         }
 
         if (!NativeLibrary.TryGetExport(handle, "OrtGetApiBase", out nint getApiBase))
+        {
+            NativeLibrary.Free(handle);
             throw new OrtLibraryNotFoundException($"'{path}' is not ONNX Runtime: it has no OrtGetApiBase export.");
+        }
 
         // const OrtApiBase* OrtGetApiBase(void); struct OrtApiBase { const OrtApi* (*GetApi)(uint32_t); const char* (*GetVersionString)(void); }
         var apiBase = ((delegate* unmanaged<nint*>)getApiBase)();
@@ -112,8 +129,6 @@ internal static unsafe class OrtLibrary
         if (table == null)
             throw new OrtLibraryNotFoundException(
                 $"'{path}' is ONNX Runtime {version}, which does not offer API version {OrtApi.RequestedVersion}; use 1.20 or newer (scripts/setup.sh installs 1.30).");
-        s_loadedPath = path;
-        s_version = version;
-        return new OrtApi(table);
+        return ((nint)table, path!, version);
     }
 }

@@ -1,0 +1,62 @@
+using System.Text.Json.Nodes;
+using InternVit.SK.Cli;
+
+namespace InternVit.SK.Tests.Cli;
+
+public class InfoCommandTests
+{
+    private static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        int code = CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void Json_summary_of_the_tiny_checkpoint()
+    {
+        var (code, output, error) = Run("info", TestPaths.TinyCheckpoint, "--json");
+        Assert.Equal(0, code);
+        Assert.Equal("", error);
+        var json = JsonNode.Parse(output)!;
+        Assert.Equal("InternVLChatModel", (string?)json["architecture"]);
+        Assert.Equal("internvl2_5", (string?)json["template"]);
+        Assert.Equal(2, (int)json["vision"]!["layers"]!);
+        Assert.Equal(64, (int)json["vision"]!["hidden_size"]!);
+        Assert.Equal(4, (int)json["vision"]!["heads"]!);
+        Assert.Equal("layer_norm", (string?)json["vision"]!["norm_type"]);
+        Assert.False((bool)json["vision"]!["qk_normalization"]!);
+        Assert.Equal(256, (int)json["projector"]!["tokens_per_tile"]!);
+        Assert.Equal("Qwen2ForCausalLM", (string?)json["llm"]!["architecture"]);
+        Assert.Equal(2, (int)json["llm"]!["kv_heads"]!);
+        Assert.Equal(151674, (int)json["llm"]!["vocab_size"]!);
+        // 2 x 151674 x 64 for embeddings and lm_head plus the two decoder layers and the final norm.
+        Assert.Equal(19_488_576, (long)json["parameters"]!["llm"]!["parameters"]!);
+        Assert.Equal(170_560, (long)json["parameters"]!["vision"]!["parameters"]!);
+        Assert.Equal(21_120, (long)json["parameters"]!["projector"]!["parameters"]!);
+        Assert.Equal(19_680_256, (long)json["parameters"]!["total"]!);
+    }
+
+    [Fact]
+    public void Text_summary_names_each_component()
+    {
+        var (code, output, _) = Run("info", TestPaths.TinyCheckpoint);
+        Assert.Equal(0, code);
+        Assert.Contains("2 layers, width 64, 4 heads (dim 16), MLP 128, norm layer_norm, qk-norm no", output);
+        Assert.Contains("4 heads, 2 kv heads (dim 16), MLP 128, vocab 151674", output);
+        Assert.Contains("19,680,256", output);
+    }
+
+    [Fact]
+    public void Bad_folder_is_one_line_on_stderr_with_exit_code_2()
+    {
+        using var dir = new TempDir();
+        var (code, output, error) = Run("info", dir.Path);
+        Assert.Equal(CliApp.InputError, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("internvl: ", error);
+        Assert.Contains("config.json", error);
+        Assert.Single(error.Trim().Split('\n'));
+    }
+}

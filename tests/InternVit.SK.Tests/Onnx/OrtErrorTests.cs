@@ -1,0 +1,117 @@
+using InternVit.SK.Export;
+using InternVit.SK.Onnx;
+
+namespace InternVit.SK.Tests.Onnx;
+
+/// <summary>Every failure surfaces as <see cref="OrtException"/> with ORT's code, and the session stays usable.</summary>
+public sealed class OrtErrorTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly OrtSession _session;
+
+    public OrtErrorTests()
+    {
+        string path = _dir.File("add.onnx");
+        using (var g = new OnnxGraphBuilder(path, "add"))
+        {
+            string x = g.Input("x", OrtElementType.Float, 2, 3);
+            g.Output(g.Add("/add", x, g.Initializer<float>("one", new float[] { 1 }, 1)), "y", OrtElementType.Float, 2, 3);
+            g.Save();
+        }
+        _session = OrtSession.Create(path);
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _dir.Dispose();
+    }
+
+    private void AssertStillWorks()
+    {
+        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        var outputs = _session.Run([("x", x)], ["y"]);
+        using var y = outputs[0];
+        Assert.All(y.ToArray<float>(), v => Assert.Equal(1f, v));
+    }
+
+    [Fact]
+    public void Missing_model_file()
+    {
+        var e = Assert.Throws<OrtException>(() => OrtSession.Create(_dir.File("absent.onnx")));
+        Assert.Equal(OrtErrorCode.NoSuchFile, e.Code);
+        Assert.Contains("absent.onnx", e.Message);
+    }
+
+    [Fact]
+    public void File_that_is_not_a_model()
+    {
+        string path = _dir.File("garbage.onnx");
+        File.WriteAllBytes(path, [0xFF, 0xFF, 0xFF, 0x01, 0x02, 0x03, 0x04]);
+        var e = Assert.Throws<OrtException>(() => OrtSession.Create(path));
+        Assert.Equal(OrtErrorCode.InvalidProtobuf, e.Code);
+    }
+
+    [Fact]
+    public void Wrong_input_name()
+    {
+        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        var e = Assert.Throws<OrtException>(() => _session.Run([("pixel_values", x)], ["y"]));
+        Assert.Equal(OrtErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("pixel_values", e.NativeMessage);
+        AssertStillWorks();
+    }
+
+    [Fact]
+    public void Wrong_output_name()
+    {
+        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        var e = Assert.Throws<OrtException>(() => _session.Run([("x", x)], ["logits"]));
+        Assert.Equal(OrtErrorCode.InvalidArgument, e.Code);
+        AssertStillWorks();
+    }
+
+    [Fact]
+    public void Wrong_shape()
+    {
+        using var x = OrtTensor.FromArray(new float[8], 2, 4);
+        var e = Assert.Throws<OrtException>(() => _session.Run([("x", x)], ["y"]));
+        Assert.Equal(OrtErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("dimensions", e.NativeMessage);
+        AssertStillWorks();
+    }
+
+    [Fact]
+    public void Wrong_element_type()
+    {
+        using var x = OrtTensor.FromArray(new long[6], 2, 3);
+        var e = Assert.Throws<OrtException>(() => _session.Run([("x", x)], ["y"]));
+        Assert.Equal(OrtErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("type", e.NativeMessage);
+        AssertStillWorks();
+    }
+
+    [Fact]
+    public void Cancelled_token_stops_before_running()
+    {
+        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.Throws<OperationCanceledException>(() => _session.Run([("x", x)], ["y"], cts.Token));
+        AssertStillWorks();
+    }
+
+    [Fact]
+    public void Disposed_session_and_tensor_refuse_use()
+    {
+        string path = _dir.File("add.onnx");
+        var session = OrtSession.Create(path);
+        session.Dispose();
+        session.Dispose(); // twice is harmless
+        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        Assert.Throws<ObjectDisposedException>(() => session.Run([("x", x)], ["y"]));
+        var t = OrtTensor.FromArray(new float[6], 2, 3);
+        t.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => _session.Run([("x", t)], ["y"]));
+    }
+}

@@ -1,0 +1,230 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using InternVit.SK.Export;
+using InternVit.SK.Onnx;
+using InternVit.SK.Onnx.Native;
+using Microsoft.Extensions.Logging;
+
+namespace InternVit.SK.Tests.Onnx;
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class OrtGlobalCollection
+{
+    /// <summary>Tests that change process-wide state (the ORT logger) or measure the process (RSS) run alone.</summary>
+    public const string Name = "ort-global";
+}
+
+/// <summary>A logger provider that keeps every message, for asserting what ORT logged.</summary>
+internal sealed class CollectingLoggerProvider : ILoggerProvider, ILoggerFactory
+{
+    public ConcurrentQueue<(string Category, LogLevel Level, string Message)> Messages { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => new Collector(this, categoryName);
+
+    public void AddProvider(ILoggerProvider provider) { }
+
+    public void Dispose() { }
+
+    private sealed class Collector(CollectingLoggerProvider owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            owner.Messages.Enqueue((category, logLevel, formatter(state, exception)));
+    }
+}
+
+[Collection(OrtGlobalCollection.Name)]
+public class OrtGlobalTests
+{
+    private static string AddModel(TempDir dir, int elements = 4)
+    {
+        string path = dir.File("add.onnx");
+        using var g = new OnnxGraphBuilder(path, "add");
+        string x = g.Input("x", OrtElementType.Float, elements);
+        g.Output(g.Add("/add", x, x), "y", OrtElementType.Float, elements);
+        g.Save();
+        return path;
+    }
+
+    [Fact]
+    public void Runtime_is_1_30_from_the_setup_folder_with_CPU_provider()
+    {
+        Assert.Equal("1.30.0", OrtEnvironment.Version);
+        Assert.Contains("CPUExecutionProvider", OrtEnvironment.AvailableProviders);
+        Assert.EndsWith(Path.Combine(".native", OrtLibrary.FileName), OrtEnvironment.LibraryPath);
+    }
+
+    [Fact]
+    public void Ort_log_messages_reach_ILogger()
+    {
+        var logs = new CollectingLoggerProvider();
+        OrtEnvironment.Configure(new OrtEnvironmentOptions { LoggerFactory = logs });
+        try
+        {
+            using var dir = new TempDir();
+            using var session = OrtSession.Create(AddModel(dir), new OrtSessionOptions { LogLevel = LogLevel.Trace });
+            Assert.Contains(logs.Messages, m => m.Category == "OnnxRuntime" && m.Level == LogLevel.Debug && m.Message.Length > 0);
+        }
+        finally
+        {
+            OrtEnvironment.Configure(new OrtEnvironmentOptions());
+        }
+    }
+
+    [Fact]
+    public void Cuda_request_falls_back_to_cpu_visibly_when_the_provider_is_missing()
+    {
+        var logs = new CollectingLoggerProvider();
+        OrtEnvironment.Configure(new OrtEnvironmentOptions { LoggerFactory = logs });
+        try
+        {
+            using var dir = new TempDir();
+            using var session = OrtSession.Create(AddModel(dir), new OrtSessionOptions { ExecutionProvider = OrtExecutionProvider.Cuda });
+            string libraryFolder = Path.GetDirectoryName(OrtEnvironment.LibraryPath)!;
+            bool cudaShipped = File.Exists(Path.Combine(libraryFolder, "libonnxruntime_providers_shared.so"))
+                && File.Exists(Path.Combine(libraryFolder, "libonnxruntime_providers_cuda.so"));
+            if (cudaShipped)
+            {
+                Assert.Equal(OrtExecutionProvider.Cuda, session.ExecutionProvider);
+                return;
+            }
+            // The npm package's library has no CUDA provider library beside it: ORT says so, we log it and run on the CPU.
+            Assert.Equal(OrtExecutionProvider.Cpu, session.ExecutionProvider);
+            Assert.Contains("libonnxruntime_providers_shared.so", session.ProviderFallbackReason);
+            Assert.Contains(logs.Messages, m => m.Level == LogLevel.Warning && m.Message.Contains("CUDA execution provider unavailable"));
+            using var x = OrtTensor.FromArray(new float[] { 1, 2, 3, 4 }, 4);
+            var outputs = session.Run([("x", x)], ["y"]);
+            using var y = outputs[0];
+            Assert.Equal(new float[] { 2, 4, 6, 8 }, y.ToArray<float>());
+        }
+        finally
+        {
+            OrtEnvironment.Configure(new OrtEnvironmentOptions());
+        }
+    }
+
+    [Fact]
+    public void Optimized_model_path_and_profiling_write_files()
+    {
+        using var dir = new TempDir();
+        string optimized = dir.File("optimized.onnx");
+        using var session = OrtSession.Create(AddModel(dir), new OrtSessionOptions
+        {
+            OptimizedModelPath = optimized,
+            ProfilingPrefix = dir.File("profile"),
+            OptimizationLevel = OrtOptimizationLevel.Extended,
+        });
+        using var x = OrtTensor.FromArray(new float[] { 1, 2, 3, 4 }, 4);
+        session.Run([("x", x)], ["y"])[0].Dispose();
+        string profile = session.EndProfiling();
+        Assert.True(File.Exists(optimized));
+        Assert.True(File.Exists(profile), profile);
+        Assert.Contains("\"name\"", File.ReadAllText(profile));
+    }
+
+    [Fact]
+    public void Thousand_sessions_and_values_leave_rss_flat()
+    {
+        using var dir = new TempDir();
+        const int elements = 256 * 1024; // 1 MiB per tensor: a leak of any of them would add ~1 GiB over the loop
+        string model = AddModel(dir, elements);
+        var input = new float[elements];
+
+        void Iteration()
+        {
+            using var session = OrtSession.Create(model, new OrtSessionOptions { IntraOpThreads = 1 });
+            using var x = OrtTensor.FromArray(input, elements);
+            using var allocated = OrtTensor.Allocate(OrtElementType.Float, [elements]);
+            var outputs = session.Run([("x", x)], ["y"]);
+            outputs[0].Dispose();
+        }
+
+        for (int i = 0; i < 100; i++) Iteration();
+        long before = ResidentBytes();
+        for (int i = 0; i < 1000; i++) Iteration();
+        long after = ResidentBytes();
+        long growth = after - before;
+        Assert.True(growth < 64L << 20, $"RSS grew by {growth >> 20} MiB over 1000 sessions and 3000 values ({before >> 20} -> {after >> 20} MiB)");
+    }
+
+    private static long ResidentBytes()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        foreach (string line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(Regex.Match(line, @"\d+").Value) * 1024;
+        throw new InvalidOperationException("no VmRSS in /proc/self/status");
+    }
+}
+
+/// <summary>The native layer's own rules, checked on its source and on the library search.</summary>
+public class OrtNativeLayerTests
+{
+    [Fact]
+    public void No_native_call_discards_an_OrtStatus()
+    {
+        string native = Path.Combine(TestPaths.RepositoryRoot, "vlm", "Onnx");
+        string api = File.ReadAllText(Path.Combine(native, "Native", "OrtApi.cs"));
+        var statusSlots = Regex.Matches(api, @"public readonly delegate\* unmanaged<[^;]*, OrtStatusPtr> (\w+);")
+            .Select(m => m.Groups[1].Value).ToHashSet();
+        Assert.True(statusSlots.Count >= 35, $"found only {statusSlots.Count} status-returning slots");
+        var offenders = new List<string>();
+        int calls = 0;
+        foreach (string file in Directory.EnumerateFiles(native, "*.cs", SearchOption.AllDirectories))
+        {
+            int lineNumber = 0;
+            foreach (string line in File.ReadLines(file))
+            {
+                lineNumber++;
+                foreach (Match call in Regex.Matches(line, @"\b(?:api|Api|OrtLibrary\.Api)\.(\w+)\("))
+                {
+                    if (!statusSlots.Contains(call.Groups[1].Value)) continue;
+                    calls++;
+                    string before = line[..call.Index];
+                    if (!before.Contains("OrtStatus.ThrowIfFailed("))
+                        offenders.Add($"{Path.GetFileName(file)}:{lineNumber}: {line.Trim()}");
+                }
+            }
+        }
+        Assert.True(calls >= 35, $"found only {calls} status-returning calls");
+        Assert.Empty(offenders);
+    }
+
+    [Fact]
+    public void Library_search_order_is_explicit_then_variable_then_app_folder_then_setup_folders()
+    {
+        var candidates = OrtLibrary.Candidates("/opt/ort/libonnxruntime.so.1", "/env/libonnxruntime.so.1", "/repo/artifacts/bin");
+        Assert.Equal(
+        [
+            "/opt/ort/libonnxruntime.so.1",
+            "/env/libonnxruntime.so.1",
+            "/repo/artifacts/bin/libonnxruntime.so.1",
+            "/repo/artifacts/bin/.native/libonnxruntime.so.1",
+            "/repo/artifacts/.native/libonnxruntime.so.1",
+            "/repo/.native/libonnxruntime.so.1",
+            "/.native/libonnxruntime.so.1",
+        ], candidates);
+    }
+
+    [Fact]
+    public void Explicit_path_that_does_not_exist_gives_one_clear_sentence()
+    {
+        var e = Assert.Throws<OrtLibraryNotFoundException>(() => OrtLibrary.LoadFrom(["/nowhere/libonnxruntime.so.1", "/also/nowhere"], OrtLibrary.PathVariable));
+        Assert.Contains("'/nowhere/libonnxruntime.so.1' (from INTERNVL_ORT_LIBRARY) does not exist", e.Message);
+        Assert.Contains("scripts/setup.sh", e.Message);
+        Assert.Contains("onnxruntime-node@1.30.0", e.Message);
+    }
+
+    [Fact]
+    public void A_library_that_is_not_onnx_runtime_is_refused()
+    {
+        string libz = new[] { "/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/aarch64-linux-gnu/libz.so.1" }.First(File.Exists);
+        var e = Assert.Throws<OrtLibraryNotFoundException>(() => OrtLibrary.LoadFrom([libz], "the configured path"));
+        Assert.Contains("no OrtGetApiBase export", e.Message);
+    }
+}

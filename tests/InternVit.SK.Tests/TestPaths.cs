@@ -1,0 +1,37 @@
+namespace InternVit.SK.Tests;
+
+/// <summary>Locations of the repository's fixtures and sources, found from the test assembly's folder.</summary>
+internal static class TestPaths
+{
+    private static readonly Lazy<string> Root = new(() =>
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "InternVit.SK.sln"))) return dir.FullName;
+        throw new InvalidOperationException("repository root (InternVit.SK.sln) not found above " + AppContext.BaseDirectory);
+    });
+
+    public static string RepositoryRoot => Root.Value;
+
+    public static string Fixtures => Path.Combine(RepositoryRoot, "tests", "fixtures");
+
+    public static string TinyCheckpoint => Path.Combine(Fixtures, "internvl-tiny-a");
+}
+
+/// <summary>A fresh folder under the system temp folder, deleted on dispose.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public TempDir()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "internvl-tests-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
