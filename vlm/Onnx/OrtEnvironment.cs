@@ -27,8 +27,8 @@ public static unsafe class OrtEnvironment
     private static readonly Lock Gate = new();
     private static OrtEnvironmentOptions s_options = new();
     private static ILogger s_logger = NullLogger.Instance;
-    private static OrtEnvHandle? s_env;
-    private static OrtMemoryInfoHandle? s_cpuMemory;
+    private static readonly Lazy<OrtEnvHandle> s_env = new(CreateEnv);
+    private static readonly Lazy<OrtMemoryInfoHandle> s_cpuMemory = new(CreateCpuMemoryInfo);
 
     /// <summary>
     /// Sets the library path, logger and level. The library path and level apply only before the runtime is first
@@ -91,47 +91,28 @@ public static unsafe class OrtEnvironment
 
     internal static ILogger Logger => s_logger;
 
-    /// <summary>The <c>OrtEnv</c>, created on first use.</summary>
-    internal static OrtEnvHandle Env
-    {
-        get
-        {
-            var env = s_env;
-            if (env is not null) return env;
-            lock (Gate)
-            {
-                if (s_env is null)
-                {
-                    var api = OrtLibrary.Api;
-                    nint pointer;
-                    fixed (byte* id = "internvl"u8)
-                        OrtStatus.ThrowIfFailed(api.CreateEnvWithCustomLogger(&OnLog, 0, ToOrtLevel(s_options.MinimumLevel), id, &pointer));
-                    s_env = OrtHandle.Own<OrtEnvHandle>(pointer);
-                }
-                return s_env;
-            }
-        }
-    }
+    /// <summary>The <c>OrtEnv</c>, created on first use with the options configured by then.</summary>
+    internal static OrtEnvHandle Env => s_env.Value;
 
     /// <summary>The CPU memory description used for tensors over managed memory.</summary>
-    internal static OrtMemoryInfoHandle CpuMemory
+    internal static OrtMemoryInfoHandle CpuMemory => s_cpuMemory.Value;
+
+    private static OrtEnvHandle CreateEnv()
     {
-        get
-        {
-            var info = s_cpuMemory;
-            if (info is not null) return info;
-            lock (Gate)
-            {
-                if (s_cpuMemory is null)
-                {
-                    nint pointer;
-                    // OrtDeviceAllocator = 0, OrtMemTypeDefault = 0
-                    OrtStatus.ThrowIfFailed(OrtLibrary.Api.CreateCpuMemoryInfo(0, 0, &pointer));
-                    s_cpuMemory = OrtHandle.Own<OrtMemoryInfoHandle>(pointer);
-                }
-                return s_cpuMemory;
-            }
-        }
+        nint pointer;
+        int level;
+        lock (Gate) level = ToOrtLevel(s_options.MinimumLevel);
+        fixed (byte* id = "internvl"u8)
+            OrtStatus.ThrowIfFailed(OrtLibrary.Api.CreateEnvWithCustomLogger(&OnLog, 0, level, id, &pointer));
+        return OrtHandle.Own<OrtEnvHandle>(pointer);
+    }
+
+    private static OrtMemoryInfoHandle CreateCpuMemoryInfo()
+    {
+        nint pointer;
+        // OrtDeviceAllocator = 0, OrtMemTypeDefault = 0
+        OrtStatus.ThrowIfFailed(OrtLibrary.Api.CreateCpuMemoryInfo(0, 0, &pointer));
+        return OrtHandle.Own<OrtMemoryInfoHandle>(pointer);
     }
 
     /// <summary>ORT's default CPU allocator (owned by ORT, never released).</summary>

@@ -176,9 +176,9 @@ public sealed unsafe class OrtSession : IDisposable
                         OrtStatus.ThrowIfFailed(api.Run(_handle.DangerousGetHandle(), runOptions?.DangerousGetHandle() ?? 0,
                             (byte**)inNames, inValues, (nuint)inputCount, (byte**)outNames, (nuint)outputCount, outValues));
                     }
-                    catch (OrtException) when (cancellationToken.IsCancellationRequested)
+                    catch (OrtException e) when (cancellationToken.IsCancellationRequested)
                     {
-                        throw new OperationCanceledException("the ONNX Runtime run was cancelled", cancellationToken);
+                        throw new OperationCanceledException("the ONNX Runtime run was cancelled", e, cancellationToken);
                     }
                 }
             }

@@ -102,6 +102,29 @@ public sealed class OrtErrorTests : IDisposable
     }
 
     [Fact]
+    public void Cancelling_during_a_run_terminates_it()
+    {
+        // 200 chained 512x512 MatMuls (~54 GFLOP, seconds on one thread): cancelled 50 ms in, ORT stops between kernels.
+        const int n = 512, depth = 200;
+        string path = _dir.File("long.onnx");
+        using (var g = new OnnxGraphBuilder(path, "long"))
+        {
+            string h = g.Input("x", OrtElementType.Float, n, n);
+            string w = g.Initializer<float>("w", Reference.RandomFloats(n * n, 21, scale: 0.04), n, n);
+            for (int i = 0; i < depth; i++) h = g.MatMul($"/mm{i}", h, w);
+            g.Output(h, "y", OrtElementType.Float, n, n);
+            g.Save();
+        }
+        using var session = OrtSession.Create(path, new OrtSessionOptions { IntraOpThreads = 1 });
+        using var x = OrtTensor.FromArray(Reference.RandomFloats(n * n, 22), n, n);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        var e = Assert.Throws<OperationCanceledException>(() => session.Run([("x", x)], ["y"], cts.Token));
+        Assert.Equal(cts.Token, e.CancellationToken);
+        Assert.Contains("terminate", Assert.IsType<OrtException>(e.InnerException).NativeMessage);
+        AssertStillWorks();
+    }
+
+    [Fact]
     public void Disposed_session_and_tensor_refuse_use()
     {
         string path = _dir.File("add.onnx");
