@@ -12,6 +12,8 @@ ORT_VERSION=1.30.0
 ORT_LIB="$root/.native/libonnxruntime.so.1"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null || { log "$1 is required: $2"; exit 1; }; }
+need dotnet "install the .NET 10 SDK"
 
 # 1. Debian packages (only when something is missing).
 apt_packages=(libturbojpeg0 libpng16-16 libwebp7)
@@ -28,6 +30,7 @@ fi
 
 # 2. ONNX Runtime native library from the npm package (npm pack, no install scripts).
 if [ ! -s "$ORT_LIB" ]; then
+  need npm "install Node.js/npm (Debian: apt-get install npm); it fetches the ONNX Runtime package"
   log "fetching onnxruntime-node@$ORT_VERSION with npm pack (about 113 MB)"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT

@@ -75,7 +75,7 @@ public sealed unsafe class OrtSession : IDisposable
     public OrtTensor[] Run(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<string> outputNames, CancellationToken cancellationToken = default)
     {
         var outputs = new nint[outputNames.Count];
-        RunCore(inputs, outputNames, outputs, cancellationToken);
+        RunCore(inputs, outputNames, outputs, boundOutputs: null, cancellationToken);
         var result = new OrtTensor[outputs.Length];
         int made = 0;
         try
@@ -97,13 +97,8 @@ public sealed unsafe class OrtSession : IDisposable
     public void Run(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<(string Name, OrtTensor Value)> outputs, CancellationToken cancellationToken = default)
     {
         var names = new string[outputs.Count];
-        var values = new nint[outputs.Count];
-        for (int i = 0; i < outputs.Count; i++)
-        {
-            names[i] = outputs[i].Name;
-            values[i] = outputs[i].Value.Handle.Pointer;
-        }
-        RunCore(inputs, names, values, cancellationToken);
+        for (int i = 0; i < outputs.Count; i++) names[i] = outputs[i].Name;
+        RunCore(inputs, names, new nint[outputs.Count], outputs, cancellationToken);
     }
 
     /// <summary>Stops profiling and returns the profile file's path (needs <see cref="OrtSessionOptions.ProfilingPrefix"/>).</summary>
@@ -133,7 +128,12 @@ public sealed unsafe class OrtSession : IDisposable
         _nativeNames.Clear();
     }
 
-    private void RunCore(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<string> outputNames, nint[] outputs, CancellationToken cancellationToken)
+    /// <summary>
+    /// One ORT Run. <paramref name="outputs"/> receives the output values; when <paramref name="boundOutputs"/> is
+    /// given, its tensors are the outputs (held for the call, like the inputs) and ORT writes into them.
+    /// </summary>
+    private void RunCore(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<string> outputNames, nint[] outputs,
+        IReadOnlyList<(string Name, OrtTensor Value)>? boundOutputs, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         cancellationToken.ThrowIfCancellationRequested();
@@ -143,7 +143,7 @@ public sealed unsafe class OrtSession : IDisposable
         var inputValues = new nint[inputCount];
         var outputNamePtrs = new nint[outputCount];
         var temporaries = new List<nint>();
-        var addedRefs = new List<OrtHandle>(inputCount + 1);
+        var addedRefs = new List<OrtHandle>(inputCount + outputCount + 1);
         OrtRunOptionsHandle? runOptions = null;
         try
         {
@@ -154,7 +154,15 @@ public sealed unsafe class OrtSession : IDisposable
                 AddRef(inputs[i].Value.Handle, addedRefs);
                 inputValues[i] = inputs[i].Value.Handle.DangerousGetHandle();
             }
-            for (int i = 0; i < outputCount; i++) outputNamePtrs[i] = NativeName(outputNames[i], temporaries);
+            for (int i = 0; i < outputCount; i++)
+            {
+                outputNamePtrs[i] = NativeName(outputNames[i], temporaries);
+                if (boundOutputs is not null)
+                {
+                    AddRef(boundOutputs[i].Value.Handle, addedRefs);
+                    outputs[i] = boundOutputs[i].Value.Handle.DangerousGetHandle();
+                }
+            }
 
             if (cancellationToken.CanBeCanceled)
             {
