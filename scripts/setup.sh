@@ -10,6 +10,11 @@ root=$(pwd)
 
 ORT_VERSION=1.30.0
 ORT_LIB="$root/.native/libonnxruntime.so.1"
+case "$(uname -m)" in
+  x86_64) ORT_ARCH=x64 ;;
+  aarch64 | arm64) ORT_ARCH=arm64 ;;
+  *) printf '[setup] no ONNX Runtime build in onnxruntime-node for %s\n' "$(uname -m)" >&2; exit 1 ;;
+esac
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null || { log "$1 is required: $2"; exit 1; }; }
@@ -35,9 +40,9 @@ if [ ! -s "$ORT_LIB" ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
-  tar -xzf "$tmp/onnxruntime-node-$ORT_VERSION.tgz" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  tar -xzf "$tmp/onnxruntime-node-$ORT_VERSION.tgz" -C "$tmp" package/bin/napi-v6/linux/$ORT_ARCH/libonnxruntime.so.1
   mkdir -p "$root/.native"
-  mv "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ORT_LIB.partial"
+  mv "$tmp/package/bin/napi-v6/linux/$ORT_ARCH/libonnxruntime.so.1" "$ORT_LIB.partial"
   mv "$ORT_LIB.partial" "$ORT_LIB"
   log "ONNX Runtime library at $ORT_LIB"
 fi
