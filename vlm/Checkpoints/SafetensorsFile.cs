@@ -80,29 +80,30 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new CheckpointException(path, "file not found");
-        long fileLength = new FileInfo(path).Length;
-        if (fileLength < 8)
-            throw new CheckpointException(path, $"truncated: the file has {fileLength} bytes, fewer than the 8-byte header length");
-
-        Span<byte> lengthBytes = stackalloc byte[8];
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
-            stream.ReadExactly(lengthBytes);
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
-        if (headerLength > (ulong)(fileLength - 8))
-            throw new CheckpointException(path,
-                $"header length {headerLength} runs beyond the end of the file ({fileLength - 8} bytes follow the length field); the file is truncated or not safetensors");
-        if ((long)headerLength > MaxHeaderBytes)
-            throw new CheckpointException(path, $"header length {headerLength} exceeds the format's limit of {MaxHeaderBytes} bytes");
-
-        long dataStart = 8 + (long)headerLength;
-        long dataLength = fileLength - dataStart;
+        // One open file: its length is the one validated and the one mapped. (A file truncated by someone else
+        // while mapped can still fault on access; that is the nature of memory mapping.)
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;
         byte* basePtr = null;
         try
         {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            long fileLength = stream.Length;
+            if (fileLength < 8)
+                throw new CheckpointException(path, $"truncated: the file has {fileLength} bytes, fewer than the 8-byte header length");
+            Span<byte> lengthBytes = stackalloc byte[8];
+            stream.ReadExactly(lengthBytes);
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+            if (headerLength > (ulong)(fileLength - 8))
+                throw new CheckpointException(path,
+                    $"header length {headerLength} runs beyond the end of the file ({fileLength - 8} bytes follow the length field); the file is truncated or not safetensors");
+            if ((long)headerLength > MaxHeaderBytes)
+                throw new CheckpointException(path, $"header length {headerLength} exceeds the format's limit of {MaxHeaderBytes} bytes");
+
+            long dataStart = 8 + (long)headerLength;
+            long dataLength = fileLength - dataStart;
+            map = MemoryMappedFile.CreateFromFile(stream, mapName: null, fileLength, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            view = map.CreateViewAccessor(0, fileLength, MemoryMappedFileAccess.Read);
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
             basePtr += view.PointerOffset;
             var header = new ReadOnlySpan<byte>(basePtr + 8, checked((int)headerLength));
@@ -114,6 +115,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             if (basePtr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
             view?.Dispose();
             map?.Dispose();
+            stream.Dispose();
             throw;
         }
     }

@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
+using InternVit.SK.IO;
 
 namespace InternVit.SK.Checkpoints;
 
@@ -111,29 +111,28 @@ public static class SafetensorsWriter
     public static void Write(string path, IReadOnlyList<SafetensorsEntry> entries, IReadOnlyDictionary<string, string>? metadata = null)
     {
         byte[] header = BuildHeader(entries, metadata);
-        string partial = path + ".partial";
+        string temporary = AtomicFile.TemporaryPathFor(path);
+        FileStream? stream = null;
         try
         {
-            using (var stream = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            stream = AtomicFile.Create(temporary);
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+            stream.Write(length);
+            stream.Write(header);
+            foreach (var entry in entries)
             {
-                Span<byte> length = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
-                stream.Write(length);
-                stream.Write(header);
-                foreach (var entry in entries)
-                {
-                    long before = stream.Position;
-                    entry.WriteData(stream);
-                    long written = stream.Position - before;
-                    if (written != entry.ByteLength)
-                        throw new InvalidOperationException($"tensor '{entry.Name}' wrote {written} bytes; its dtype and shape need {entry.ByteLength}");
-                }
+                long before = stream.Position;
+                entry.WriteData(stream);
+                long written = stream.Position - before;
+                if (written != entry.ByteLength)
+                    throw new InvalidOperationException($"tensor '{entry.Name}' wrote {written} bytes; its dtype and shape need {entry.ByteLength}");
             }
-            File.Move(partial, path, overwrite: true);
+            AtomicFile.Commit(stream, path);
         }
         catch
         {
-            File.Delete(partial);
+            AtomicFile.Discard(stream, temporary);
             throw;
         }
     }

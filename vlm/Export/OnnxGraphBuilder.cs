@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using InternVit.SK.Export.Proto;
+using InternVit.SK.IO;
 using InternVit.SK.Onnx;
 
 namespace InternVit.SK.Export;
@@ -59,6 +60,7 @@ internal sealed class OnnxGraphBuilder : IDisposable
     private readonly SortedSet<string> _domains = new(StringComparer.Ordinal);
     private readonly string _modelPath;
     private readonly string _dataFileName;
+    private readonly string _temporaryDataPath;
     private FileStream? _data;
     private bool _saved;
 
@@ -71,6 +73,7 @@ internal sealed class OnnxGraphBuilder : IDisposable
         _dataFileName = Path.GetFileName(_modelPath) + ".data";
         _graph = new GraphProto { Name = graphName };
         InlineLimit = inlineLimit;
+        _temporaryDataPath = AtomicFile.TemporaryPathFor(DataPath);
     }
 
     /// <summary>Initializers of at most this many bytes are stored inline.</summary>
@@ -78,8 +81,6 @@ internal sealed class OnnxGraphBuilder : IDisposable
 
     /// <summary>Path of the external data file (exists after <see cref="Save"/> only if some initializer went there).</summary>
     public string DataPath => Path.Combine(Path.GetDirectoryName(_modelPath)!, _dataFileName);
-
-    private string PartialDataPath => DataPath + ".partial";
 
     // ---- signature ----
 
@@ -116,7 +117,7 @@ internal sealed class OnnxGraphBuilder : IDisposable
         }
         else
         {
-            var data = _data ??= new FileStream(PartialDataPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20);
+            var data = _data ??= AtomicFile.Create(_temporaryDataPath);
             long padding = (DataAlignment - data.Position % DataAlignment) % DataAlignment;
             for (long i = 0; i < padding; i++) data.WriteByte(0);
             long offset = data.Position;
@@ -240,33 +241,40 @@ internal sealed class OnnxGraphBuilder : IDisposable
         if (metadata is not null)
             foreach (var (key, value) in metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
 
-        string partialModel = _modelPath + ".partial";
-        using (var stream = new FileStream(partialModel, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        // Order matters: the model file is what makes a folder loadable, so the old one goes first and the new one
+        // arrives last; a crash in between leaves no model rather than a model paired with the wrong data.
+        string temporaryModel = AtomicFile.TemporaryPathFor(_modelPath);
+        FileStream? stream = null;
+        try
+        {
+            stream = AtomicFile.Create(temporaryModel, 1 << 16);
             model.WriteTo(stream);
-        if (_data is not null)
-        {
-            _data.Dispose();
-            _data = null;
-            File.Move(PartialDataPath, DataPath, overwrite: true);
+            stream.Flush(flushToDisk: true);
+            File.Delete(_modelPath);
+            if (_data is not null)
+            {
+                AtomicFile.Commit(_data, DataPath);
+                _data = null;
+            }
+            else
+            {
+                File.Delete(DataPath); // a stale data file from an earlier build must not sit beside a model that has none
+            }
+            AtomicFile.Commit(stream, _modelPath);
         }
-        else
+        catch
         {
-            File.Delete(DataPath); // a stale data file from an earlier build must not sit beside a model that has none
+            AtomicFile.Discard(stream, temporaryModel);
+            throw;
         }
-        File.Move(partialModel, _modelPath, overwrite: true);
         _saved = true;
     }
 
     /// <summary>Closes the data file; an unsaved build leaves no files behind.</summary>
     public void Dispose()
     {
-        _data?.Dispose();
+        if (!_saved) AtomicFile.Discard(_data, _temporaryDataPath);
         _data = null;
-        if (!_saved)
-        {
-            File.Delete(PartialDataPath);
-            File.Delete(_modelPath + ".partial");
-        }
         _saved = true;
     }
 

@@ -27,8 +27,8 @@ public static unsafe class OrtEnvironment
     private static readonly Lock Gate = new();
     private static OrtEnvironmentOptions s_options = new();
     private static ILogger s_logger = NullLogger.Instance;
-    private static readonly Lazy<OrtEnvHandle> s_env = new(CreateEnv);
-    private static readonly Lazy<OrtMemoryInfoHandle> s_cpuMemory = new(CreateCpuMemoryInfo);
+    private static OrtEnvHandle? s_env;
+    private static OrtMemoryInfoHandle? s_cpuMemory;
 
     /// <summary>
     /// Sets the library path, logger and level. The library path and level apply only before the runtime is first
@@ -92,16 +92,21 @@ public static unsafe class OrtEnvironment
     internal static ILogger Logger => s_logger;
 
     /// <summary>The <c>OrtEnv</c>, created on first use with the options configured by then.</summary>
-    internal static OrtEnvHandle Env => s_env.Value;
+    internal static OrtEnvHandle Env => Volatile.Read(ref s_env) ?? Once(ref s_env, CreateEnv);
 
     /// <summary>The CPU memory description used for tensors over managed memory.</summary>
-    internal static OrtMemoryInfoHandle CpuMemory => s_cpuMemory.Value;
+    internal static OrtMemoryInfoHandle CpuMemory => Volatile.Read(ref s_cpuMemory) ?? Once(ref s_cpuMemory, CreateCpuMemoryInfo);
+
+    /// <summary>Creates a process-wide object once; a failure is not remembered, so a later call (after Configure) retries.</summary>
+    private static T Once<T>(ref T? field, Func<T> create) where T : class
+    {
+        lock (Gate) return field ??= create();
+    }
 
     private static OrtEnvHandle CreateEnv()
     {
         nint pointer;
-        int level;
-        lock (Gate) level = ToOrtLevel(s_options.MinimumLevel);
+        int level = ToOrtLevel(s_options.MinimumLevel);
         fixed (byte* id = "internvl"u8)
             OrtStatus.ThrowIfFailed(OrtLibrary.Api.CreateEnvWithCustomLogger(&OnLog, 0, level, id, &pointer));
         return OrtHandle.Own<OrtEnvHandle>(pointer);

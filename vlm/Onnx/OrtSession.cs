@@ -10,7 +10,6 @@ namespace InternVit.SK.Onnx;
 public sealed unsafe class OrtSession : IDisposable
 {
     private readonly OrtSessionHandle _handle;
-    private readonly Dictionary<string, nint> _nativeNames = new(StringComparer.Ordinal);
     private bool _disposed;
 
     private OrtSession(string modelPath, OrtSessionHandle handle, OrtExecutionProvider provider, string? fallbackReason)
@@ -23,8 +22,8 @@ public sealed unsafe class OrtSession : IDisposable
         {
             Inputs = ReadIo(isInput: true);
             Outputs = ReadIo(isInput: false);
-            foreach (var io in Inputs) _nativeNames.TryAdd(io.Name, (nint)Utf8.Allocate(io.Name));
-            foreach (var io in Outputs) _nativeNames.TryAdd(io.Name, (nint)Utf8.Allocate(io.Name));
+            foreach (var io in Inputs.Concat(Outputs))
+                if (!handle.NativeNames.ContainsKey(io.Name)) handle.NativeNames[io.Name] = (nint)Utf8.Allocate(io.Name);
         }
         catch
         {
@@ -123,9 +122,7 @@ public sealed unsafe class OrtSession : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _handle.Dispose();
-        foreach (var name in _nativeNames.Values) Utf8.Free((byte*)name);
-        _nativeNames.Clear();
+        _handle.Dispose(); // the session and its native names go when the last run holding the handle ends
     }
 
     /// <summary>
@@ -173,8 +170,16 @@ public sealed unsafe class OrtSession : IDisposable
 
             using (var registration = runOptions is null ? default : cancellationToken.Register(static state =>
                    {
+                       // Runs on the cancelling thread (a timer's, for CancelAfter): nothing may escape from here.
                        var handle = (OrtRunOptionsHandle)state!;
-                       OrtStatus.ThrowIfFailed(OrtLibrary.Api.RunOptionsSetTerminate(handle.Pointer));
+                       try
+                       {
+                           OrtStatus.ThrowIfFailed(OrtLibrary.Api.RunOptionsSetTerminate(handle.Pointer));
+                       }
+                       catch (Exception e) when (e is OrtException or ObjectDisposedException)
+                       {
+                           OrtEnvironment.Logger.LogWarning("could not stop an ONNX Runtime run: {Message}", e.Message);
+                       }
                    }, runOptions))
             {
                 fixed (nint* inNames = inputNamePtrs, inValues = inputValues, outNames = outputNamePtrs, outValues = outputs)
@@ -209,7 +214,7 @@ public sealed unsafe class OrtSession : IDisposable
 
     private nint NativeName(string name, List<nint> temporaries)
     {
-        if (_nativeNames.TryGetValue(name, out nint p)) return p;
+        if (_handle.NativeNames.TryGetValue(name, out nint p)) return p;
         // Not a name of this model: ORT will say so; the bytes live only for this call.
         p = (nint)Utf8.Allocate(name);
         temporaries.Add(p);

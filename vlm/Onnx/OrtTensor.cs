@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using InternVit.SK.Onnx.Native;
 
@@ -10,16 +9,11 @@ namespace InternVit.SK.Onnx;
 /// </summary>
 public sealed unsafe class OrtTensor : IDisposable
 {
-    private MemoryHandle _pin;
-    private bool _pinned;
-
-    private OrtTensor(OrtValueHandle handle, OrtElementType elementType, long[] shape, MemoryHandle pin, bool pinned)
+    private OrtTensor(OrtValueHandle handle, OrtElementType elementType, long[] shape)
     {
         Handle = handle;
         ElementType = elementType;
         Shape = shape;
-        _pin = pin;
-        _pinned = pinned;
     }
 
     internal OrtValueHandle Handle { get; }
@@ -51,9 +45,12 @@ public sealed unsafe class OrtTensor : IDisposable
             fixed (long* dims = shape)
             {
                 OrtStatus.ThrowIfFailed(OrtLibrary.Api.CreateTensorWithDataAsOrtValue(
-                    OrtEnvironment.CpuMemory.Pointer, pin.Pointer, (nuint)(data.Length * sizeof(T)), dims, (nuint)shape.Length, type, &value));
+                    OrtEnvironment.CpuMemory.Pointer, pin.Pointer, (nuint)data.Length * (nuint)sizeof(T), dims, (nuint)shape.Length, type, &value));
             }
-            return new OrtTensor(OrtHandle.Own<OrtValueHandle>(value), type, shape.ToArray(), pin, pinned: true);
+            // The value handle owns the pin: memory stays pinned until ORT has released the value, even if a run holds it past Dispose.
+            var handle = OrtHandle.Own<OrtValueHandle>(value);
+            handle.SetPin(pin);
+            return new OrtTensor(handle, type, shape.ToArray());
         }
         catch
         {
@@ -71,7 +68,7 @@ public sealed unsafe class OrtTensor : IDisposable
         nint value;
         fixed (long* dims = shape)
             OrtStatus.ThrowIfFailed(OrtLibrary.Api.CreateTensorAsOrtValue(OrtEnvironment.DefaultAllocator, dims, (nuint)shape.Length, type, &value));
-        var tensor = new OrtTensor(OrtHandle.Own<OrtValueHandle>(value), type, shape.ToArray(), default, pinned: false);
+        var tensor = new OrtTensor(OrtHandle.Own<OrtValueHandle>(value), type, shape.ToArray());
         tensor.RawBytes().Clear();
         return tensor;
     }
@@ -91,7 +88,7 @@ public sealed unsafe class OrtTensor : IDisposable
             OrtStatus.ThrowIfFailed(api.GetTensorTypeAndShape(value, &info));
             using var infoHandle = OrtHandle.Own<OrtTensorTypeAndShapeInfoHandle>(info);
             var (type, dims, _) = OrtSession.ReadTensorInfo(info);
-            return new OrtTensor(handle, type, dims, default, pinned: false);
+            return new OrtTensor(handle, type, dims);
         }
         catch
         {
@@ -116,15 +113,7 @@ public sealed unsafe class OrtTensor : IDisposable
     public T[] ToArray<T>() where T : unmanaged => GetData<T>().ToArray();
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-        Handle.Dispose();
-        if (_pinned)
-        {
-            _pinned = false;
-            _pin.Dispose();
-        }
-    }
+    public void Dispose() => Handle.Dispose();
 
     private Span<byte> RawBytes()
     {

@@ -101,10 +101,9 @@ public sealed class OrtErrorTests : IDisposable
         AssertStillWorks();
     }
 
-    [Fact]
-    public void Cancelling_during_a_run_terminates_it()
+    /// <summary>200 chained 512x512 MatMuls (~54 GFLOP): seconds on one thread, so it can be interrupted.</summary>
+    private OrtSession LongSession()
     {
-        // 200 chained 512x512 MatMuls (~54 GFLOP, seconds on one thread): cancelled 50 ms in, ORT stops between kernels.
         const int n = 512, depth = 200;
         string path = _dir.File("long.onnx");
         using (var g = new OnnxGraphBuilder(path, "long"))
@@ -115,13 +114,42 @@ public sealed class OrtErrorTests : IDisposable
             g.Output(h, "y", OrtElementType.Float, n, n);
             g.Save();
         }
-        using var session = OrtSession.Create(path, new OrtSessionOptions { IntraOpThreads = 1 });
-        using var x = OrtTensor.FromArray(Reference.RandomFloats(n * n, 22), n, n);
+        return OrtSession.Create(path, new OrtSessionOptions { IntraOpThreads = 1 });
+    }
+
+    [Fact]
+    public void Cancelling_during_a_run_terminates_it()
+    {
+        using var session = LongSession();
+        using var x = OrtTensor.FromArray(Reference.RandomFloats(512 * 512, 22), 512, 512);
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         var e = Assert.Throws<OperationCanceledException>(() => session.Run([("x", x)], ["y"], cts.Token));
         Assert.Equal(cts.Token, e.CancellationToken);
         Assert.Contains("terminate", Assert.IsType<OrtException>(e.InnerException).NativeMessage);
         AssertStillWorks();
+    }
+
+    [Fact]
+    public async Task Disposing_session_and_input_during_a_run_is_safe()
+    {
+        var session = LongSession();
+        var x = OrtTensor.FromArray(Reference.RandomFloats(512 * 512, 23), 512, 512);
+        using var cts = new CancellationTokenSource();
+        using var started = new ManualResetEventSlim();
+        var run = Task.Run(() =>
+        {
+            started.Set();
+            return session.Run([("x", x)], ["y"], cts.Token);
+        });
+        started.Wait();
+        await Task.Delay(30);
+        // The run holds references: the session, its native names and the pinned input stay valid until it ends.
+        session.Dispose();
+        x.Dispose();
+        cts.Cancel();
+        await Assert.ThrowsAsync<OperationCanceledException>(() => run);
+        using var y = OrtTensor.FromArray(new float[512 * 512], 512, 512);
+        Assert.Throws<ObjectDisposedException>(() => session.Run([("x", y)], ["y"]));
     }
 
     [Fact]

@@ -31,14 +31,33 @@ internal sealed unsafe class OrtSessionOptionsHandle : OrtHandle
     protected override bool ReleaseHandle() { OrtLibrary.Api.ReleaseSessionOptions(handle); return true; }
 }
 
+/// <summary>An <c>OrtSession*</c>, plus the native UTF-8 copies of its input/output names, which live exactly as long.</summary>
 internal sealed unsafe class OrtSessionHandle : OrtHandle
 {
-    protected override bool ReleaseHandle() { OrtLibrary.Api.ReleaseSession(handle); return true; }
+    /// <summary>Name → zero-terminated UTF-8 in native memory; filled once after creation, then only read.</summary>
+    public Dictionary<string, nint> NativeNames { get; } = new(StringComparer.Ordinal);
+
+    protected override bool ReleaseHandle()
+    {
+        OrtLibrary.Api.ReleaseSession(handle);
+        foreach (nint name in NativeNames.Values) Utf8.Free((byte*)name);
+        return true;
+    }
 }
 
+/// <summary>An <c>OrtValue*</c>; for a tensor over managed memory, also the pin, released only after the value.</summary>
 internal sealed unsafe class OrtValueHandle : OrtHandle
 {
-    protected override bool ReleaseHandle() { OrtLibrary.Api.ReleaseValue(handle); return true; }
+    private System.Buffers.MemoryHandle _pin;
+
+    public void SetPin(System.Buffers.MemoryHandle pin) => _pin = pin;
+
+    protected override bool ReleaseHandle()
+    {
+        OrtLibrary.Api.ReleaseValue(handle);
+        _pin.Dispose();
+        return true;
+    }
 }
 
 internal sealed unsafe class OrtMemoryInfoHandle : OrtHandle

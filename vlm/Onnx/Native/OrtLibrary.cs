@@ -14,37 +14,36 @@ internal static unsafe class OrtLibrary
     public const string FileName = "libonnxruntime.so.1";
 
     private static readonly Lock Gate = new();
-    private static OrtApi? s_api;
-    private static string? s_loadedPath;
-    private static string? s_version;
+
+    /// <summary>What was loaded, published once as one immutable object.</summary>
+    private sealed record Loaded(OrtApi Api, string Path, string Version);
+
+    private static volatile Loaded? s_loaded;
 
     /// <summary>Where to look first; set by <see cref="OrtEnvironment.Configure"/> before the first load.</summary>
     public static string? ExplicitPath { get; set; }
 
-    public static bool IsLoaded => s_api is not null;
+    public static bool IsLoaded => s_loaded is not null;
 
-    public static string LoadedPath => s_loadedPath ?? throw new InvalidOperationException("ONNX Runtime is not loaded yet");
+    /// <summary>The loaded file (loads the library on first use).</summary>
+    public static string LoadedPath => Current.Path;
 
-    public static string Version
-    {
-        get
-        {
-            _ = Api;
-            return s_version!;
-        }
-    }
+    /// <summary>ORT's version string (loads the library on first use).</summary>
+    public static string Version => Current.Version;
 
     /// <summary>The function table; loads the library on first use.</summary>
-    public static OrtApi Api
+    public static OrtApi Api => Current.Api;
+
+    private static Loaded Current
     {
         get
         {
-            var api = s_api;
-            if (api is not null) return api;
+            var loaded = s_loaded;
+            if (loaded is not null) return loaded;
             lock (Gate)
             {
-                s_api ??= Load();
-                return s_api;
+                // A failed load is not remembered: after the user fixes the path, the next call tries again.
+                return s_loaded ??= Load();
             }
         }
     }
@@ -66,15 +65,13 @@ internal static unsafe class OrtLibrary
         $"ONNX Runtime ({FileName}) was not found; run 'bash scripts/setup.sh' (it takes the library from the npm package onnxruntime-node@1.30.0), " +
         $"or set {PathVariable} to the file's path (looked in: {string.Join(", ", tried)}).";
 
-    private static OrtApi Load()
+    private static Loaded Load()
     {
         string? environmentValue = Environment.GetEnvironmentVariable(PathVariable);
         string? explicitSource = !string.IsNullOrWhiteSpace(ExplicitPath) ? "the configured path"
             : !string.IsNullOrWhiteSpace(environmentValue) ? PathVariable : null;
         var (table, path, version) = LoadFrom(Candidates(ExplicitPath, environmentValue, AppContext.BaseDirectory), explicitSource);
-        s_loadedPath = path;
-        s_version = version;
-        return new OrtApi((nint*)table);
+        return new Loaded(new OrtApi((nint*)table), path, version);
     }
 
     /// <summary>
@@ -127,8 +124,11 @@ internal static unsafe class OrtLibrary
         string version = Marshal.PtrToStringUTF8((nint)getVersion()) ?? "?";
         nint* table = getApi(OrtApi.RequestedVersion);
         if (table == null)
+        {
+            NativeLibrary.Free(handle);
             throw new OrtLibraryNotFoundException(
                 $"'{path}' is ONNX Runtime {version}, which does not offer API version {OrtApi.RequestedVersion}; use 1.20 or newer (scripts/setup.sh installs 1.30).");
+        }
         return ((nint)table, path!, version);
     }
 }
