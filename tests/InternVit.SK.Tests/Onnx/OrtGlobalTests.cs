@@ -58,16 +58,14 @@ public class OrtGlobalTests(ITestOutputHelper output)
         Assert.EndsWith(Path.Combine(".native", OrtLibrary.FileName), OrtEnvironment.LibraryPath);
     }
 
-    [Fact]
-    public void Ort_log_messages_reach_ILogger()
+    /// <summary>Runs <paramref name="test"/> with ORT's messages collected, then restores the default (no) logger.</summary>
+    private static void WithOrtLogs(Action<CollectingLoggerProvider> test)
     {
         var logs = new CollectingLoggerProvider();
         OrtEnvironment.Configure(new OrtEnvironmentOptions { LoggerFactory = logs });
         try
         {
-            using var dir = new TempDir();
-            using var session = OrtSession.Create(AddModel(dir), new OrtSessionOptions { LogLevel = LogLevel.Trace });
-            Assert.Contains(logs.Messages, m => m.Category == "OnnxRuntime" && m.Level == LogLevel.Debug && m.Message.Length > 0);
+            test(logs);
         }
         finally
         {
@@ -76,36 +74,35 @@ public class OrtGlobalTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Cuda_request_falls_back_to_cpu_visibly_when_the_provider_is_missing()
+    public void Ort_log_messages_reach_ILogger() => WithOrtLogs(logs =>
     {
-        var logs = new CollectingLoggerProvider();
-        OrtEnvironment.Configure(new OrtEnvironmentOptions { LoggerFactory = logs });
-        try
+        using var dir = new TempDir();
+        using var session = OrtSession.Create(AddModel(dir), new OrtSessionOptions { LogLevel = LogLevel.Trace });
+        Assert.Contains(logs.Messages, m => m.Category == "OnnxRuntime" && m.Level == LogLevel.Debug && m.Message.Length > 0);
+    });
+
+    [Fact]
+    public void Cuda_request_falls_back_to_cpu_visibly_when_the_provider_is_missing() => WithOrtLogs(logs =>
+    {
+        using var dir = new TempDir();
+        using var session = OrtSession.Create(AddModel(dir), new OrtSessionOptions { ExecutionProvider = OrtExecutionProvider.Cuda });
+        string libraryFolder = Path.GetDirectoryName(OrtEnvironment.LibraryPath)!;
+        bool cudaShipped = File.Exists(Path.Combine(libraryFolder, "libonnxruntime_providers_shared.so"))
+            && File.Exists(Path.Combine(libraryFolder, "libonnxruntime_providers_cuda.so"));
+        if (cudaShipped)
         {
-            using var dir = new TempDir();
-            using var session = OrtSession.Create(AddModel(dir), new OrtSessionOptions { ExecutionProvider = OrtExecutionProvider.Cuda });
-            string libraryFolder = Path.GetDirectoryName(OrtEnvironment.LibraryPath)!;
-            bool cudaShipped = File.Exists(Path.Combine(libraryFolder, "libonnxruntime_providers_shared.so"))
-                && File.Exists(Path.Combine(libraryFolder, "libonnxruntime_providers_cuda.so"));
-            if (cudaShipped)
-            {
-                Assert.Equal(OrtExecutionProvider.Cuda, session.ExecutionProvider);
-                return;
-            }
-            // The npm package's library has no CUDA provider library beside it: ORT says so, we log it and run on the CPU.
-            Assert.Equal(OrtExecutionProvider.Cpu, session.ExecutionProvider);
-            Assert.Contains("libonnxruntime_providers_shared.so", session.ProviderFallbackReason);
-            Assert.Contains(logs.Messages, m => m.Level == LogLevel.Warning && m.Message.Contains("CUDA execution provider unavailable"));
-            using var x = OrtTensor.FromArray(new float[] { 1, 2, 3, 4 }, 4);
-            var outputs = session.Run([("x", x)], ["y"]);
-            using var y = outputs[0];
-            Assert.Equal(new float[] { 2, 4, 6, 8 }, y.ToArray<float>());
+            Assert.Equal(OrtExecutionProvider.Cuda, session.ExecutionProvider);
+            return;
         }
-        finally
-        {
-            OrtEnvironment.Configure(new OrtEnvironmentOptions());
-        }
-    }
+        // The npm package's library has no CUDA provider library beside it: ORT says so, we log it and run on the CPU.
+        Assert.Equal(OrtExecutionProvider.Cpu, session.ExecutionProvider);
+        Assert.Contains("libonnxruntime_providers_shared.so", session.ProviderFallbackReason);
+        Assert.Contains(logs.Messages, m => m.Level == LogLevel.Warning && m.Message.Contains("CUDA execution provider unavailable"));
+        using var x = OrtTensor.FromArray(new float[] { 1, 2, 3, 4 }, 4);
+        var outputs = session.Run([("x", x)], ["y"]);
+        using var y = outputs[0];
+        Assert.Equal(new float[] { 2, 4, 6, 8 }, y.ToArray<float>());
+    });
 
     [Fact]
     public void Optimized_model_path_and_profiling_write_files()
