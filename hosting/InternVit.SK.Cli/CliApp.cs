@@ -14,6 +14,7 @@ internal static class CliApp
     {
         var root = new RootCommand("InternVL vision-language models on ONNX Runtime, from .NET.");
         root.Add(InfoCommand.Create());
+        root.Add(InspectCommand.Create());
         return root;
     }
 
