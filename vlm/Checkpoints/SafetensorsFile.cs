@@ -156,24 +156,30 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var info = GetInfo(name);
         if (destination.Length != info.ElementCount)
             throw new ArgumentException($"'{name}' has {info.ElementCount} elements but the destination holds {destination.Length}", nameof(destination));
-        var bytes = GetBytes(name);
-        switch (info.Dtype)
+        if (!TryWidenToFloat32(GetBytes(name), info.Dtype, destination))
+            throw new CheckpointException(Path, $"tensor '{name}' is {info.Dtype}, not a floating-point type that converts to float32");
+    }
+
+    /// <summary>Widens little-endian F32, F16 or BF16 elements to float32 (exactly); false for other dtypes.</summary>
+    internal static bool TryWidenToFloat32(ReadOnlySpan<byte> bytes, SafetensorsDtype dtype, Span<float> destination)
+    {
+        switch (dtype)
         {
             case SafetensorsDtype.F32:
                 LittleEndianCopy(bytes, destination);
-                break;
+                return true;
             case SafetensorsDtype.BF16:
                 var bf16 = MemoryMarshal.Cast<byte, ushort>(bytes);
                 for (int i = 0; i < destination.Length; i++)
                     destination[i] = BitConverter.Int32BitsToSingle(bf16[i] << 16);
-                break;
+                return true;
             case SafetensorsDtype.F16:
                 var f16 = MemoryMarshal.Cast<byte, Half>(bytes);
                 for (int i = 0; i < destination.Length; i++)
                     destination[i] = (float)f16[i];
-                break;
+                return true;
             default:
-                throw new CheckpointException(Path, $"tensor '{name}' is {info.Dtype}, not a floating-point type that converts to float32");
+                return false;
         }
     }
 

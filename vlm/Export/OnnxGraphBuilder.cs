@@ -166,17 +166,18 @@ internal sealed class OnnxGraphBuilder : IDisposable
         return names;
     }
 
-    private string Single(string opType, string name, string[] inputs, params AttributeProto[] attributes) =>
+    /// <summary>Adds a single-output node of the default domain and returns its output.</summary>
+    public string Op(string opType, string name, string[] inputs, params AttributeProto[] attributes) =>
         Node(opType, inputs, name, attributes: attributes)[0];
 
     /// <summary>a @ b.</summary>
-    public string MatMul(string name, string a, string b) => Single("MatMul", name, [a, b]);
+    public string MatMul(string name, string a, string b) => Op("MatMul", name, [a, b]);
 
     /// <summary>a + b (broadcasting).</summary>
-    public string Add(string name, string a, string b) => Single("Add", name, [a, b]);
+    public string Add(string name, string a, string b) => Op("Add", name, [a, b]);
 
     /// <summary>a * b (broadcasting).</summary>
-    public string Mul(string name, string a, string b) => Single("Mul", name, [a, b]);
+    public string Mul(string name, string a, string b) => Op("Mul", name, [a, b]);
 
     /// <summary>x @ w + b: a Linear layer whose weight is already stored transposed ([in, out]).</summary>
     public string Linear(string name, string x, string weightInOut, string? bias)
@@ -186,21 +187,28 @@ internal sealed class OnnxGraphBuilder : IDisposable
     }
 
     /// <summary>Reshape to an int64 shape tensor.</summary>
-    public string Reshape(string name, string x, string shape) => Single("Reshape", name, [x, shape]);
+    public string Reshape(string name, string x, string shape) => Op("Reshape", name, [x, shape]);
 
     /// <summary>Transpose with a permutation.</summary>
-    public string Transpose(string name, string x, params long[] perm) => Single("Transpose", name, [x], OnnxAttr.Ints("perm", perm));
+    public string Transpose(string name, string x, params long[] perm) => Op("Transpose", name, [x], OnnxAttr.Ints("perm", perm));
 
     /// <summary>Softmax along <paramref name="axis"/>.</summary>
-    public string Softmax(string name, string x, long axis = -1) => Single("Softmax", name, [x], OnnxAttr.Int("axis", axis));
+    public string Softmax(string name, string x, long axis = -1) => Op("Softmax", name, [x], OnnxAttr.Int("axis", axis));
 
     /// <summary>Gaussian error linear unit; exact (erf) unless <paramref name="tanhApproximation"/>.</summary>
     public string Gelu(string name, string x, bool tanhApproximation = false) =>
-        Single("Gelu", name, [x], OnnxAttr.String("approximate", tanhApproximation ? "tanh" : "none"));
+        Op("Gelu", name, [x], OnnxAttr.String("approximate", tanhApproximation ? "tanh" : "none"));
 
     /// <summary>LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * scale + bias.</summary>
     public string LayerNormalization(string name, string x, string scale, string? bias, float epsilon, long axis = -1) =>
-        Single("LayerNormalization", name, bias is null ? [x, scale] : [x, scale, bias], OnnxAttr.Int("axis", axis), OnnxAttr.Float("epsilon", epsilon));
+        Op("LayerNormalization", name, bias is null ? [x, scale] : [x, scale, bias], OnnxAttr.Int("axis", axis), OnnxAttr.Float("epsilon", epsilon));
+
+    /// <summary>
+    /// RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * scale, as ONNX Runtime's SimplifiedLayerNormalization
+    /// (computed in float32, like Hugging Face's Qwen2RMSNorm and InternViT's InternRMSNorm).
+    /// </summary>
+    public string RmsNormalization(string name, string x, string scale, float epsilon) =>
+        Op("SimplifiedLayerNormalization", name, [x, scale], OnnxAttr.Int("axis", -1), OnnxAttr.Float("epsilon", epsilon));
 
     /// <summary>2-D convolution, NCHW, with symmetric padding.</summary>
     public string Conv(string name, string x, string weight, string? bias, long[] kernel, long[] strides, long[]? pads = null)

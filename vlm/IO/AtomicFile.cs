@@ -22,6 +22,24 @@ internal static class AtomicFile
         File.Move(temporaryPath, finalPath, overwrite: true);
     }
 
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        string temporaryPath = TemporaryPathFor(path);
+        FileStream? stream = null;
+        try
+        {
+            stream = Create(temporaryPath, 1 << 16);
+            stream.Write(bytes);
+            Commit(stream, path);
+        }
+        catch
+        {
+            Discard(stream, temporaryPath);
+            throw;
+        }
+    }
+
     /// <summary>Removes a temporary file after a failure; never throws.</summary>
     public static void Discard(FileStream? stream, string temporaryPath)
     {

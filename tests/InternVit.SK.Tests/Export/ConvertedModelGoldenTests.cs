@@ -1,0 +1,134 @@
+using InternVit.SK.Generation;
+using Xunit.Abstractions;
+
+namespace InternVit.SK.Tests.Export;
+
+/// <summary>
+/// The converted tiny checkpoint against the official InternViT + projector and an independent Qwen2 forward
+/// (tests/fixtures/goldens/model_a). Measured differences go to the test output.
+/// </summary>
+[Collection(ConvertedTinyModelCollection.Name)]
+public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output)
+{
+    private InternVLModel Model => tiny.Model;
+
+    [Theory]
+    [InlineData("exact_448x448", 1)]
+    [InlineData("table_1600x900", 9)]
+    public void Vision_features_match_the_official_encoder_and_projector(string image, int tiles)
+    {
+        var (pixelValues, n) = Goldens.PixelValuesFromTiles(image);
+        Assert.Equal(tiles, n);
+        float[] features = Model.Vision.Encode(pixelValues, n);
+
+        using var golden = Goldens.Open(Goldens.ModelA($"vision_{image}.safetensors"));
+        Assert.Equal([n, 256, 64], golden.GetInfo("vit_embeds").Shape);
+        double diff = Goldens.MaxAbsDiff(features, golden.ReadFloat32("vit_embeds"));
+        output.WriteLine($"{image}: vit_embeds max |diff| = {diff:E2}");
+        Assert.InRange(diff, 0, 1e-4);
+    }
+
+    [Fact]
+    public void Decoder_logits_match_at_every_position_of_the_raw_text()
+    {
+        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
+        float[] logits = FullSequenceLogits(ids);
+
+        float[] expected = golden.ReadFloat32("logits");
+        double diff = Goldens.MaxAbsDiff(logits, expected);
+        output.WriteLine($"raw_text ({ids.Length} positions x {Model.Language.VocabSize}): logits max |diff| = {diff:E2}");
+        Assert.InRange(diff, 0, 1e-3);
+    }
+
+    [Fact]
+    public void Incremental_decoding_with_the_cache_reproduces_the_full_sequence_logits()
+    {
+        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
+        float[] full = FullSequenceLogits(ids);
+
+        // A prefill of 4 tokens, then one token at a time.
+        int vocab = Model.Language.VocabSize, hidden = Model.Language.HiddenSize;
+        using var cache = Model.Language.CreateCache();
+        var incremental = new float[ids.Length * vocab];
+        Model.Language.Forward(Embed(ids.AsSpan(0, 4)), cache, logitsToKeep: 4).CopyTo(incremental, 0);
+        for (int i = 4; i < ids.Length; i++)
+        {
+            Model.Language.Forward(Embed(ids.AsSpan(i, 1)), cache).CopyTo(incremental, i * vocab);
+            Assert.Equal(i + 1, cache.Length);
+        }
+        double diff = Goldens.MaxAbsDiff(incremental, full);
+        output.WriteLine($"incremental vs full logits: max |diff| = {diff:E2} (hidden {hidden})");
+        Assert.InRange(diff, 0, 1e-4);
+    }
+
+    [Fact]
+    public void Greedy_decoding_of_the_text_prompt_follows_the_reference_step_by_step()
+    {
+        using var golden = Goldens.Open(Goldens.ModelA("llm_text_only.safetensors"));
+        int[] prompt = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
+        long[] expectedIds = golden.ReadInt64("generated_ids");
+        float[] top5Logits = golden.ReadFloat32("greedy_top5_logits");
+        long[] top5Ids = golden.ReadInt64("greedy_top5_ids");
+
+        using var cache = Model.Language.CreateCache();
+        float[] logits = Model.Language.Forward(Embed(prompt), cache);
+        double lastDiff = Goldens.MaxAbsDiff(logits, golden.ReadFloat32("last_logits"));
+        output.WriteLine($"text_only last_logits max |diff| = {lastDiff:E2}");
+        Assert.InRange(lastDiff, 0, 1e-3);
+
+        double worstTop5 = 0;
+        for (int step = 0; step < expectedIds.Length; step++)
+        {
+            for (int k = 0; k < 5; k++)
+                worstTop5 = Math.Max(worstTop5, Math.Abs(logits[top5Ids[step * 5 + k]] - top5Logits[step * 5 + k]));
+            int next = ArgMax(logits);
+            Assert.Equal(expectedIds[step], next);
+            if (step + 1 < expectedIds.Length) logits = Model.Language.Forward(Embed([next]), cache);
+        }
+        output.WriteLine($"greedy: {expectedIds.Length} tokens identical; top-5 logits max |diff| = {worstTop5:E2}");
+        Assert.InRange(worstTop5, 0, 1e-3);
+    }
+
+    [Fact]
+    public void Decoder_matches_the_reference_on_a_prompt_with_spliced_image_features()
+    {
+        using var golden = Goldens.Open(Goldens.ModelA("llm_two_images.safetensors"));
+        float[] embeds = golden.ReadFloat32("inputs_embeds");
+        using var cache = Model.Language.CreateCache();
+        float[] logits = Model.Language.Forward(embeds, cache);
+        double diff = Goldens.MaxAbsDiff(logits, golden.ReadFloat32("last_logits"));
+        output.WriteLine($"two_images ({cache.Length} positions): last_logits max |diff| = {diff:E2}");
+        Assert.InRange(diff, 0, 1e-3);
+        Assert.Equal(golden.ReadInt64("generated_ids")[0], ArgMax(logits));
+    }
+
+    [Fact]
+    public void Embedding_lookup_gives_the_reference_rows()
+    {
+        using var golden = Goldens.Open(Goldens.ModelA("llm_text_only.safetensors"));
+        int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
+        Assert.Equal(0, Goldens.MaxAbsDiff(Embed(ids), golden.ReadFloat32("inputs_embeds")));
+    }
+
+    private float[] Embed(ReadOnlySpan<int> ids)
+    {
+        var rows = new float[ids.Length * Model.Embeddings.HiddenSize];
+        Model.Embeddings.Lookup(ids, rows);
+        return rows;
+    }
+
+    private float[] FullSequenceLogits(int[] ids)
+    {
+        using var cache = Model.Language.CreateCache();
+        return Model.Language.Forward(Embed(ids), cache, logitsToKeep: 0);
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+}

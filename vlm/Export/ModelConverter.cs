@@ -1,0 +1,372 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using InternVit.SK.Checkpoints;
+using InternVit.SK.Onnx;
+
+namespace InternVit.SK.Export;
+
+/// <summary>How <see cref="ModelConverter"/> converts.</summary>
+public sealed record ConversionOptions
+{
+    /// <summary>Weight precision of the graphs; <c>fp32</c> is the one supported today.</summary>
+    public string Precision { get; init; } = "fp32";
+
+    /// <summary>Replace an existing model folder instead of leaving it as it is.</summary>
+    public bool Force { get; init; }
+}
+
+/// <summary>A step of a conversion, for progress displays.</summary>
+/// <param name="Step">1-based step number.</param>
+/// <param name="Steps">Number of steps.</param>
+/// <param name="Stage">What the step does (e.g. "vision graph").</param>
+/// <param name="Detail">Finer position inside the step (e.g. "layer 3/24"), or empty.</param>
+public sealed record ConversionProgress(int Step, int Steps, string Stage, string Detail);
+
+/// <summary>What a conversion did.</summary>
+/// <param name="OutputDirectory">The model folder.</param>
+/// <param name="Converted">False when an existing model folder was left as it is (no <see cref="ConversionOptions.Force"/>).</param>
+/// <param name="Message">One line for the user.</param>
+/// <param name="Manifest">The folder's manifest.</param>
+public sealed record ConversionResult(string OutputDirectory, bool Converted, string Message, ModelManifest Manifest);
+
+/// <summary>
+/// Converts an original InternVL checkpoint (OpenGVLab's <c>InternVLChatModel</c> layout: config.json, safetensors,
+/// tokenizer files) into a model folder: <c>vision.onnx</c>, <c>decoder.onnx</c>, <c>embeddings.safetensors</c>, the
+/// tokenizer files and <c>manifest.json</c>. Everything is checked before anything is written, the folder is assembled
+/// beside the destination and moved into place at the end, so a failed or cancelled conversion leaves nothing that
+/// would load.
+/// </summary>
+public static class ModelConverter
+{
+    /// <summary>Precisions <see cref="ConversionOptions.Precision"/> accepts.</summary>
+    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32"];
+
+    /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
+    public static IReadOnlyList<string> SupportedLlmArchitectures { get; } = ["Qwen2ForCausalLM"];
+
+    internal const string VisionFile = "vision.onnx";
+    internal const string DecoderFile = "decoder.onnx";
+    internal const string EmbeddingsFile = "embeddings.safetensors";
+
+    /// <summary>Tokenizer and generation files copied into the model folder when the checkpoint has them.</summary>
+    internal static readonly string[] TokenizerFiles =
+        ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "generation_config.json"];
+
+    private const int Steps = 6;
+
+    /// <summary>Converts <paramref name="checkpointDirectory"/> into the model folder <paramref name="outputDirectory"/>.</summary>
+    /// <exception cref="CheckpointException">The checkpoint cannot be converted (unsupported architecture, missing or misshapen tensors, no tokenizer ...), or the destination is not ours to replace.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; nothing was left behind.</exception>
+    public static Task<ConversionResult> ConvertAsync(string checkpointDirectory, string outputDirectory, ConversionOptions? options = null,
+        IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Convert(checkpointDirectory, outputDirectory, options ?? new ConversionOptions(), progress, cancellationToken), cancellationToken);
+
+    internal static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
+        IProgress<ConversionProgress>? progress, CancellationToken cancellationToken)
+    {
+        string source = Path.GetFullPath(checkpointDirectory);
+        string output = Path.GetFullPath(outputDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"checkpoint folder not found: {source}");
+        if (!SupportedPrecisions.Contains(options.Precision))
+            throw new ArgumentException($"precision '{options.Precision}' is not supported; choose one of: {string.Join(", ", SupportedPrecisions)}", nameof(options));
+
+        // 1. The destination: an existing model stays unless forced; a folder with other content is never replaced.
+        if (Directory.Exists(output))
+        {
+            if (ModelManifest.Exists(output))
+            {
+                if (!options.Force)
+                {
+                    var existing = ModelManifest.Load(output);
+                    return new ConversionResult(output, false,
+                        $"{output} already holds a converted model (from {existing.Source.Architecture}/{existing.Source.LlmArchitecture}, source sha256 {Short(existing.Source.Sha256)}); nothing to do. Pass --force to convert again.",
+                        existing);
+                }
+            }
+            else if (Directory.EnumerateFileSystemEntries(output).Any())
+            {
+                throw new CheckpointException(output, "the output folder exists and is not a converted model folder; it is left untouched (choose an empty or new folder)");
+            }
+        }
+
+        // 2. Everything about the source is checked before a byte is written.
+        Report(progress, 1, "checking the checkpoint", "");
+        var config = LoadSupportedConfig(source);
+        using var checkpoint = SafetensorsCheckpoint.Open(source);
+        RefuseHuggingFaceNativeLayout(checkpoint);
+        var vision = new InternVitGraph(config);
+        var decoder = new Qwen2Graph(config.LlmConfig);
+        var expected = vision.ExpectedWeights().Concat(decoder.ExpectedWeights()).ToArray();
+        GraphWeights.Validate(checkpoint, expected);
+        string[] tokenizerFiles = TokenizerFiles.Where(f => File.Exists(Path.Combine(source, f))).ToArray();
+        if (!tokenizerFiles.Contains("tokenizer.json") && !(tokenizerFiles.Contains("vocab.json") && tokenizerFiles.Contains("merges.txt")))
+            throw new CheckpointException(source, "no tokenizer: the folder needs tokenizer.json, or vocab.json + merges.txt (+ tokenizer_config.json)");
+        var specialTokens = ResolveSpecialTokens(source, config);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        Report(progress, 2, "hashing the source files", "");
+        var sourceInfo = DescribeSource(source, config, checkpoint, cancellationToken);
+
+        // 3. Assemble the folder beside the destination, then move it into place.
+        string parent = Path.GetDirectoryName(output) ?? ".";
+        Directory.CreateDirectory(parent);
+        string staging = Path.Combine(parent, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.partial");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            var used = new HashSet<string>(StringComparer.Ordinal);
+            var metadata = new[] { new KeyValuePair<string, string>("source_sha256", sourceInfo.Sha256) };
+
+            Report(progress, 3, "vision graph", "");
+            using (var g = new OnnxGraphBuilder(Path.Combine(staging, VisionFile), "internvit"))
+            {
+                var w = new GraphWeights(checkpoint, g);
+                vision.Build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, 3, "vision graph", detail); });
+                g.Save(Version, metadata);
+                used.UnionWith(w.Used);
+            }
+
+            Report(progress, 4, "decoder graph", "");
+            using (var g = new OnnxGraphBuilder(Path.Combine(staging, DecoderFile), "qwen2"))
+            {
+                var w = new GraphWeights(checkpoint, g);
+                decoder.Build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, 4, "decoder graph", detail); });
+                g.Save(Version, metadata);
+                used.UnionWith(w.Used);
+            }
+
+            Report(progress, 5, "embeddings and tokenizer", "");
+            var embedInfo = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
+            var embedFile = checkpoint.FileOf(Qwen2Graph.EmbedTokensKey);
+            SafetensorsWriter.Write(Path.Combine(staging, EmbeddingsFile),
+                [new SafetensorsEntry(embedInfo.Name, embedInfo.Dtype, embedInfo.Shape, s => s.Write(embedFile.GetBytes(embedInfo.Name)))],
+                new Dictionary<string, string> { ["source_sha256"] = sourceInfo.Sha256 });
+            used.Add(Qwen2Graph.EmbedTokensKey);
+            foreach (string file in tokenizerFiles) File.Copy(Path.Combine(source, file), Path.Combine(staging, file));
+            CheckEveryWeightUsed(expected, used, vision);
+            cancellationToken.ThrowIfCancellationRequested();
+
+            Report(progress, 6, "manifest", "");
+            var manifest = BuildManifest(config, vision, decoder, sourceInfo, embedInfo, tokenizerFiles, specialTokens, options);
+            manifest.Save(staging);
+            Publish(staging, output);
+            return new ConversionResult(output, true, $"converted {source} → {output}", manifest);
+        }
+        catch
+        {
+            TryDelete(staging);
+            throw;
+        }
+    }
+
+    private static string Version => typeof(ModelConverter).Assembly.GetName().Version?.ToString() ?? "0";
+
+    private static void Report(IProgress<ConversionProgress>? progress, int step, string stage, string detail) =>
+        progress?.Report(new ConversionProgress(step, Steps, stage, detail));
+
+    private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
+
+    private static InternVLConfig LoadSupportedConfig(string source)
+    {
+        string configPath = Path.Combine(source, "config.json");
+        var config = InternVLConfig.Load(source);
+        string architecture = config.Architectures.FirstOrDefault() ?? "(none)";
+        if (architecture != "InternVLChatModel")
+            throw new CheckpointException(configPath, $"architectures[0] is '{architecture}'; the converter reads the original InternVL layout (InternVLChatModel)");
+        string llm = config.LlmConfig.Architectures[0];
+        if (!SupportedLlmArchitectures.Contains(llm))
+            throw new CheckpointException(configPath, $"llm_config.architectures[0] '{llm}' is not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)}");
+        Qwen2Graph.CheckSupported(config.LlmConfig, configPath);
+        if (config.PsVersion != "v2" && config.PsVersion != "v1")
+            throw new CheckpointException(configPath, $"ps_version '{config.PsVersion}' is not supported");
+        if (config.VisionConfig.HiddenAct != "gelu")
+            throw new CheckpointException(configPath, $"vision_config.hidden_act '{config.VisionConfig.HiddenAct}' is not supported (InternViT uses gelu)");
+        return config;
+    }
+
+    private static void RefuseHuggingFaceNativeLayout(SafetensorsCheckpoint checkpoint)
+    {
+        foreach (var tensor in checkpoint.Tensors)
+            if (tensor.Name.StartsWith("model.vision_tower.", StringComparison.Ordinal) || tensor.Name.StartsWith("model.multi_modal_projector.", StringComparison.Ordinal))
+                throw new CheckpointException(checkpoint.Directory,
+                    $"this is the Hugging Face-native InternVL layout (tensor '{tensor.Name}'); convert the original OpenGVLab checkpoint instead (e.g. OpenGVLab/InternVL3-1B, not the -hf repository)");
+    }
+
+    /// <summary>Ids of the image markers from the tokenizer files, and EOS / pad from the configs.</summary>
+    private static ManifestSpecialTokens ResolveSpecialTokens(string source, InternVLConfig config)
+    {
+        var added = ReadAddedTokens(source);
+        int Require(string content) => added.TryGetValue(content, out int id) ? id
+            : throw new CheckpointException(source, $"the tokenizer has no added token '{content}', which InternVL needs to place image features");
+        int? pad = null;
+        string generation = Path.Combine(source, "generation_config.json");
+        if (File.Exists(generation))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(generation));
+            if (doc.RootElement.TryGetProperty("pad_token_id", out var p) && p.ValueKind == JsonValueKind.Number) pad = p.GetInt32();
+        }
+        var eos = config.LlmConfig.EosTokenIds.ToArray();
+        if (eos.Length == 0)
+            throw new CheckpointException(Path.Combine(source, "config.json"), "llm_config.eos_token_id is missing; generation would not know when to stop");
+        return new ManifestSpecialTokens
+        {
+            ImageStart = Require("<img>"),
+            ImageEnd = Require("</img>"),
+            ImageContext = Require("<IMG_CONTEXT>"),
+            Eos = eos,
+            Pad = pad,
+        };
+    }
+
+    /// <summary>Added-token content → id, from tokenizer.json, tokenizer_config.json's added_tokens_decoder, or added_tokens.json.</summary>
+    private static Dictionary<string, int> ReadAddedTokens(string source)
+    {
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        string fast = Path.Combine(source, "tokenizer.json"), config = Path.Combine(source, "tokenizer_config.json"), list = Path.Combine(source, "added_tokens.json");
+        if (File.Exists(fast))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(fast));
+            if (doc.RootElement.TryGetProperty("added_tokens", out var tokens) && tokens.ValueKind == JsonValueKind.Array)
+                foreach (var t in tokens.EnumerateArray()) added[t.GetProperty("content").GetString()!] = t.GetProperty("id").GetInt32();
+        }
+        if (File.Exists(config))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(config));
+            if (doc.RootElement.TryGetProperty("added_tokens_decoder", out var tokens) && tokens.ValueKind == JsonValueKind.Object)
+                foreach (var t in tokens.EnumerateObject()) added.TryAdd(t.Value.GetProperty("content").GetString()!, int.Parse(t.Name, System.Globalization.CultureInfo.InvariantCulture));
+        }
+        if (File.Exists(list))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(list));
+            foreach (var t in doc.RootElement.EnumerateObject()) added.TryAdd(t.Name, t.Value.GetInt32());
+        }
+        return added;
+    }
+
+    private static ManifestSource DescribeSource(string source, InternVLConfig config, SafetensorsCheckpoint checkpoint, CancellationToken cancellationToken)
+    {
+        var names = new List<string> { "config.json" };
+        if (File.Exists(Path.Combine(source, SafetensorsCheckpoint.IndexFileName))) names.Add(SafetensorsCheckpoint.IndexFileName);
+        foreach (var file in checkpoint.Files) names.Add(Path.GetFileName(file.Path));
+        var files = new List<ManifestFile>();
+        var summary = new StringBuilder();
+        foreach (string name in names)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string path = Path.Combine(source, name);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            string sha = System.Convert.ToHexStringLower(SHA256.HashData(stream));
+            files.Add(new ManifestFile(name, stream.Length, sha));
+            summary.Append(name).Append(' ').Append(sha).Append('\n');
+        }
+        return new ManifestSource
+        {
+            Architecture = config.Architectures[0],
+            LlmArchitecture = config.LlmConfig.Architectures[0],
+            Sha256 = System.Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(summary.ToString()))),
+            Files = files.ToArray(),
+        };
+    }
+
+    /// <summary>A builder that forgets a declared tensor is a bug; vision layers past select_layer are the one allowed gap.</summary>
+    private static void CheckEveryWeightUsed(ExpectedTensor[] expected, HashSet<string> used, InternVitGraph vision)
+    {
+        foreach (var tensor in expected)
+            if (!used.Contains(tensor.Name) && !vision.IsSkippedLayerWeight(tensor.Name))
+                throw new InvalidOperationException($"internal error: the converter declared '{tensor.Name}' but did not use it");
+    }
+
+    private static ModelManifest BuildManifest(InternVLConfig config, InternVitGraph vision, Qwen2Graph decoder, ManifestSource source,
+        SafetensorsTensorInfo embeddings, string[] tokenizerFiles, ManifestSpecialTokens specialTokens, ConversionOptions options)
+    {
+        var l = config.LlmConfig;
+        return new ModelManifest
+        {
+            CreatedBy = $"InternVit.SK {Version}",
+            Source = source,
+            Precision = options.Precision,
+            Template = config.Template,
+            Image = new ManifestImage
+            {
+                ImageSize = config.ImageSize,
+                PatchSize = config.VisionConfig.PatchSize,
+                TokensPerTile = config.TokensPerTile,
+                MinTiles = config.MinDynamicPatch,
+                MaxTiles = config.MaxDynamicPatch,
+                UseThumbnail = config.UseThumbnail,
+                DynamicImageSize = config.DynamicImageSize,
+                Mean = [0.485f, 0.456f, 0.406f],
+                Std = [0.229f, 0.224f, 0.225f],
+            },
+            Vision = new ManifestGraph { File = VisionFile, Inputs = Ports(vision.Inputs), Outputs = Ports(vision.Outputs) },
+            Decoder = new ManifestDecoder
+            {
+                File = DecoderFile,
+                Inputs = Ports(decoder.Inputs),
+                Outputs = Ports(decoder.Outputs),
+                Architecture = l.Architectures[0],
+                Layers = l.NumHiddenLayers,
+                HiddenSize = l.HiddenSize,
+                Heads = l.NumAttentionHeads,
+                KeyValueHeads = l.KeyValueHeads,
+                HeadDim = l.HeadDim,
+                VocabSize = l.VocabSize,
+                MaxPositionEmbeddings = l.MaxPositionEmbeddings,
+                RopeTheta = l.RopeTheta,
+                RmsNormEps = l.RmsNormEps,
+            },
+            Embeddings = new ManifestEmbeddings { File = EmbeddingsFile, Tensor = embeddings.Name, Dtype = embeddings.Dtype.ToString(), Shape = embeddings.Shape },
+            Tokenizer = new ManifestTokenizer { Files = tokenizerFiles },
+            SpecialTokens = specialTokens,
+        };
+    }
+
+    private static ManifestPort[] Ports(GraphPort[] ports)
+    {
+        var result = new ManifestPort[ports.Length];
+        for (int i = 0; i < ports.Length; i++)
+        {
+            var shape = new JsonArray();
+            foreach (var d in ports[i].Dims) shape.Add(d.Symbol is null ? JsonValue.Create(d.Value) : JsonValue.Create(d.Symbol));
+            result[i] = new ManifestPort(ports[i].Name, ports[i].Type == OrtElementType.Float ? "float32" : ports[i].Type.ToString().ToLowerInvariant(), shape);
+        }
+        return result;
+    }
+
+    /// <summary>Moves the finished folder into place; an old model folder is moved aside first and removed after.</summary>
+    private static void Publish(string staging, string output)
+    {
+        string? old = null;
+        if (Directory.Exists(output))
+        {
+            old = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.old");
+            Directory.Move(output, old);
+        }
+        try
+        {
+            Directory.Move(staging, output);
+        }
+        catch
+        {
+            if (old is not null) Directory.Move(old, output);
+            throw;
+        }
+        if (old is not null) TryDelete(old);
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
