@@ -79,15 +79,13 @@ public sealed record InternVLConfig
         {
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new CheckpointException(file, "not a JSON object");
+            string hint = root.TryGetProperty("text_config", out _)
+                ? " (this looks like the Hugging Face-native InternVL format with text_config; use the original OpenGVLab checkpoint)"
+                : "";
             if (!root.TryGetProperty("vision_config", out _))
-            {
-                string hint = root.TryGetProperty("text_config", out _)
-                    ? " (this looks like the Hugging Face-native InternVL format with text_config; use the original OpenGVLab checkpoint)"
-                    : "";
                 throw new CheckpointException(file, "config has no vision_config, so it is not an InternVL checkpoint" + hint);
-            }
             if (!root.TryGetProperty("llm_config", out _))
-                throw new CheckpointException(file, "config has no llm_config, so it is not an InternVL chat checkpoint");
+                throw new CheckpointException(file, "config has no llm_config, so it is not an InternVL chat checkpoint" + hint);
             InternVLConfig config;
             try
             {

@@ -210,6 +210,10 @@ public static class ModelConverter
         var eos = config.LlmConfig.EosTokenIds.ToArray();
         if (eos.Length == 0)
             throw new CheckpointException(Path.Combine(source, "config.json"), "llm_config.eos_token_id is missing; generation would not know when to stop");
+        int vocab = config.LlmConfig.VocabSize;
+        foreach (var (name, id) in new[] { ("<img>", Require("<img>")), ("</img>", Require("</img>")), ("<IMG_CONTEXT>", Require("<IMG_CONTEXT>")), ("eos_token_id", eos[0]) })
+            if ((uint)id >= (uint)vocab)
+                throw new CheckpointException(source, $"token {name} has id {id}, outside llm_config.vocab_size {vocab}");
         return new ManifestSpecialTokens
         {
             ImageStart = Require("<img>"),
