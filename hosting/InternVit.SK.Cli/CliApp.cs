@@ -14,6 +14,7 @@ internal static class CliApp
     {
         var root = new RootCommand("InternVL vision-language models on ONNX Runtime, from .NET.");
         root.Add(InfoCommand.Create());
+        root.Add(ConvertCommand.Create());
         root.Add(InspectCommand.Create());
         return root;
     }
@@ -25,7 +26,7 @@ internal static class CliApp
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is CheckpointException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when (e is CheckpointException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
         {
             error.WriteLine($"internvl: {e.Message}");
             return InputError;

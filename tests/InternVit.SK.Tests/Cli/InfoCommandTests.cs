@@ -1,17 +1,11 @@
-using System.Text.Json.Nodes;
 using InternVit.SK.Cli;
+using System.Text.Json.Nodes;
 
 namespace InternVit.SK.Tests.Cli;
 
 public class InfoCommandTests
 {
-    private static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        int code = CliApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Output, string Error) Run(params string[] args) => Tests.Cli.Cli.Run(args);
 
     [Fact]
     public void Json_summary_of_the_tiny_checkpoint()

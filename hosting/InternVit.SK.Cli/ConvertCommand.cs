@@ -1,0 +1,35 @@
+using System.CommandLine;
+using InternVit.SK.Export;
+
+namespace InternVit.SK.Cli;
+
+/// <summary><c>internvl convert HF_DIR OUT_DIR [--precision fp32] [--force]</c>: an original InternVL checkpoint → a model folder.</summary>
+internal static class ConvertCommand
+{
+    public static Command Create()
+    {
+        var source = new Argument<DirectoryInfo>("HF_DIR") { Description = "The original checkpoint folder (config.json, model.safetensors, tokenizer files)." };
+        var destination = new Argument<DirectoryInfo>("OUT_DIR") { Description = "The model folder to create." };
+        var precision = new Option<string>("--precision") { Description = "Weight precision of the graphs.", DefaultValueFactory = _ => "fp32" };
+        precision.AcceptOnlyFromAmong([.. ModelConverter.SupportedPrecisions]);
+        var force = new Option<bool>("--force") { Description = "Replace an existing model folder." };
+        var command = new Command("convert", "Convert an original InternVL checkpoint into ONNX graphs and a manifest.") { source, destination, precision, force };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var progress = new LineProgress(output);
+            var result = await ModelConverter.ConvertAsync(parse.GetRequiredValue(source).FullName, parse.GetRequiredValue(destination).FullName,
+                new ConversionOptions { Precision = parse.GetRequiredValue(precision), Force = parse.GetValue(force) }, progress, cancellationToken);
+            output.WriteLine(result.Message);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>One line per step and per finer position, written as the conversion reaches it.</summary>
+    private sealed class LineProgress(TextWriter output) : IProgress<ConversionProgress>
+    {
+        public void Report(ConversionProgress value) =>
+            output.WriteLine(value.Detail.Length == 0 ? $"[{value.Step}/{value.Steps}] {value.Stage}" : $"[{value.Step}/{value.Steps}] {value.Stage}: {value.Detail}");
+    }
+}
