@@ -10,21 +10,21 @@ public sealed class ConvertCommandTests
     {
         using var dir = new TempDir();
         string model = dir.File("model");
-        var (code, output, error) = Cli.Run("convert", TestPaths.TinyCheckpoint, model);
+        var (code, output, error) = CliRunner.Run("convert", TestPaths.TinyCheckpoint, model);
         Assert.True(code == 0, error);
         Assert.Contains("[3/6] vision graph: vision layer 2/2", output);
         Assert.Contains("[4/6] decoder graph: decoder layer 1/2", output);
         Assert.Contains("converted", output);
         Assert.True(ModelManifest.Exists(model));
 
-        (code, output, _) = Cli.Run("convert", TestPaths.TinyCheckpoint, model);
+        (code, output, _) = CliRunner.Run("convert", TestPaths.TinyCheckpoint, model);
         Assert.Equal(0, code);
         Assert.Contains("nothing to do", output);
 
         using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
         long[] ids = golden.ReadInt64("input_ids");
         File.WriteAllText(dir.File("ids.json"), JsonSerializer.Serialize(ids));
-        (code, output, error) = Cli.Run("inspect", "logits", model, "--ids-file", dir.File("ids.json"), "--out", dir.File("logits.safetensors"));
+        (code, output, error) = CliRunner.Run("inspect", "logits", model, "--ids-file", dir.File("ids.json"), "--out", dir.File("logits.safetensors"));
         Assert.True(code == 0, error);
         using var saved = Goldens.Open(dir.File("logits.safetensors"));
         Assert.Equal(ids, saved.ReadInt64("input_ids"));
@@ -38,7 +38,7 @@ public sealed class ConvertCommandTests
     {
         using var dir = new TempDir();
         File.WriteAllText(dir.File("ids.json"), content);
-        var (code, _, error) = Cli.Run("inspect", "logits", dir.Path, "--ids-file", dir.File("ids.json"), "--out", dir.File("x.safetensors"));
+        var (code, _, error) = CliRunner.Run("inspect", "logits", dir.Path, "--ids-file", dir.File("ids.json"), "--out", dir.File("x.safetensors"));
         Assert.Equal(2, code);
         Assert.Contains(message, error);
     }
@@ -47,7 +47,7 @@ public sealed class ConvertCommandTests
     public void Convert_refuses_an_unknown_precision()
     {
         using var dir = new TempDir();
-        var (code, _, error) = Cli.Run("convert", TestPaths.TinyCheckpoint, dir.File("m"), "--precision", "int3");
+        var (code, _, error) = CliRunner.Run("convert", TestPaths.TinyCheckpoint, dir.File("m"), "--precision", "int3");
         Assert.NotEqual(0, code);
         Assert.Contains("int3", error);
         Assert.False(Directory.Exists(dir.File("m")));
@@ -57,7 +57,7 @@ public sealed class ConvertCommandTests
     public void Convert_reports_a_broken_checkpoint_with_exit_code_2()
     {
         using var dir = new TempDir();
-        var (code, _, error) = Cli.Run("convert", dir.Path, dir.File("m"));
+        var (code, _, error) = CliRunner.Run("convert", dir.Path, dir.File("m"));
         Assert.Equal(2, code);
         Assert.Contains("config.json", error);
     }

@@ -5,7 +5,7 @@ namespace InternVit.SK.Tests.Cli;
 
 public class InfoCommandTests
 {
-    private static (int Code, string Output, string Error) Run(params string[] args) => Tests.Cli.Cli.Run(args);
+    private static (int Code, string Output, string Error) Run(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void Json_summary_of_the_tiny_checkpoint()
