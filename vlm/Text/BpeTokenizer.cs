@@ -28,11 +28,15 @@ public sealed class BpeTokenizer
     private readonly byte[]?[] _idToBytes;
     private readonly bool[] _special;
     private readonly bool _normalizeNfc;
+    private readonly SegmentEncoder _encodeSegment;
+    private readonly SegmentEncoder _encodePreTokens;
 
     internal BpeTokenizer(BpeModel model, IReadOnlyList<AddedToken> addedTokens, bool normalizeNfc, string source)
     {
         _model = model;
         _normalizeNfc = normalizeNfc;
+        _encodeSegment = EncodeSegment;
+        _encodePreTokens = EncodePreTokens;
         Source = source;
         int size = 0;
         foreach (var (_, id) in model.Vocabulary) size = Math.Max(size, id + 1);
@@ -149,21 +153,26 @@ public sealed class BpeTokenizer
         return true;
     }
 
-    private void EncodeValid(ReadOnlySpan<char> text, List<int> ids)
+    private delegate void SegmentEncoder(ReadOnlySpan<char> text, List<int> ids);
+
+    /// <summary>Added tokens of <paramref name="matcher"/> become their ids; the text between them goes to <paramref name="encodeGap"/>.</summary>
+    private static void SplitOnAddedTokens(ReadOnlySpan<char> text, AddedTokenMatcher matcher, List<int> ids, SegmentEncoder encodeGap)
     {
         int at = 0;
         while (at < text.Length)
         {
-            if (_rawAddedTokens.IsEmpty || !_rawAddedTokens.TryFind(text, at, out int start, out var token))
+            if (matcher.IsEmpty || !matcher.TryFind(text, at, out int start, out var token))
             {
-                EncodeSegment(text[at..], ids);
+                encodeGap(text[at..], ids);
                 return;
             }
-            if (start > at) EncodeSegment(text[at..start], ids);
+            if (start > at) encodeGap(text[at..start], ids);
             ids.Add(token.Id);
             at = start + token.Content.Length;
         }
     }
+
+    private void EncodeValid(ReadOnlySpan<char> text, List<int> ids) => SplitOnAddedTokens(text, _rawAddedTokens, ids, _encodeSegment);
 
     /// <summary>Text between raw added tokens: NFC (when the tokenizer has that normalizer), then normalized added tokens, then pre-tokens and BPE.</summary>
     private void EncodeSegment(ReadOnlySpan<char> segment, List<int> ids)
@@ -175,18 +184,7 @@ public sealed class BpeTokenizer
             NfcNormalizer.Normalize(segment, builder);
             normalized = builder.ToString();
         }
-        int at = 0;
-        while (at < normalized.Length)
-        {
-            if (_normalizedAddedTokens.IsEmpty || !_normalizedAddedTokens.TryFind(normalized, at, out int start, out var token))
-            {
-                EncodePreTokens(normalized[at..], ids);
-                return;
-            }
-            if (start > at) EncodePreTokens(normalized[at..start], ids);
-            ids.Add(token.Id);
-            at = start + token.Content.Length;
-        }
+        SplitOnAddedTokens(normalized, _normalizedAddedTokens, ids, _encodePreTokens);
     }
 
     private void EncodePreTokens(ReadOnlySpan<char> text, List<int> ids)
