@@ -1,6 +1,7 @@
 using System.CommandLine;
 using InternVit.SK.Checkpoints;
 using InternVit.SK.Onnx;
+using InternVit.SK.Text;
 
 namespace InternVit.SK.Cli;
 
@@ -16,6 +17,7 @@ internal static class CliApp
         root.Add(InfoCommand.Create());
         root.Add(ConvertCommand.Create());
         root.Add(InspectCommand.Create());
+        root.Add(BenchCommand.Create());
         return root;
     }
 
@@ -26,7 +28,7 @@ internal static class CliApp
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is CheckpointException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
+        catch (Exception e) when (e is CheckpointException or TokenizerException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
         {
             error.WriteLine($"internvl: {e.Message}");
             return InputError;

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using InternVit.SK.Checkpoints;
 using InternVit.SK.Onnx;
+using InternVit.SK.Text;
 
 namespace InternVit.SK.Export;
 
@@ -58,6 +59,7 @@ public static class ModelConverter
 
     /// <summary>Converts <paramref name="checkpointDirectory"/> into the model folder <paramref name="outputDirectory"/>.</summary>
     /// <exception cref="CheckpointException">The checkpoint cannot be converted (unsupported architecture, missing or misshapen tensors, no tokenizer ...), or the destination is not ours to replace.</exception>
+    /// <exception cref="TokenizerException">The tokenizer files are of a kind the runtime cannot load.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; nothing was left behind.</exception>
     public static Task<ConversionResult> ConvertAsync(string checkpointDirectory, string outputDirectory, ConversionOptions? options = null,
         IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default) =>
@@ -103,7 +105,7 @@ public static class ModelConverter
         string[] tokenizerFiles = TokenizerFiles.Where(f => File.Exists(Path.Combine(source, f))).ToArray();
         if (!tokenizerFiles.Contains("tokenizer.json") && !(tokenizerFiles.Contains("vocab.json") && tokenizerFiles.Contains("merges.txt")))
             throw new CheckpointException(source, "no tokenizer: the folder needs tokenizer.json, or vocab.json + merges.txt (+ tokenizer_config.json)");
-        var specialTokens = ResolveSpecialTokens(source, config);
+        var specialTokens = ResolveSpecialTokens(source, config, BpeTokenizer.Load(source));
         cancellationToken.ThrowIfCancellationRequested();
 
         Report(progress, 2, "hashing the source files", "");
@@ -194,12 +196,11 @@ public static class ModelConverter
                     $"this is the Hugging Face-native InternVL layout (tensor '{tensor.Name}'); convert the original OpenGVLab checkpoint instead (e.g. OpenGVLab/InternVL3-1B, not the -hf repository)");
     }
 
-    /// <summary>Ids of the image markers from the tokenizer files, and EOS / pad from the configs.</summary>
-    private static ManifestSpecialTokens ResolveSpecialTokens(string source, InternVLConfig config)
+    /// <summary>Ids of the image markers from the tokenizer, and EOS / pad from the configs.</summary>
+    private static ManifestSpecialTokens ResolveSpecialTokens(string source, InternVLConfig config, BpeTokenizer tokenizer)
     {
-        var added = ReadAddedTokens(source);
-        int Require(string content) => added.TryGetValue(content, out int id) ? id
-            : throw new CheckpointException(source, $"the tokenizer has no added token '{content}', which InternVL needs to place image features");
+        int Require(string content) => tokenizer.TokenToId(content)
+            ?? throw new CheckpointException(source, $"the tokenizer has no added token '{content}', which InternVL needs to place image features");
         int? pad = null;
         string generation = Path.Combine(source, "generation_config.json");
         if (File.Exists(generation))
@@ -211,42 +212,18 @@ public static class ModelConverter
         if (eos.Length == 0)
             throw new CheckpointException(Path.Combine(source, "config.json"), "llm_config.eos_token_id is missing; generation would not know when to stop");
         int vocab = config.LlmConfig.VocabSize;
-        foreach (var (name, id) in new[] { ("<img>", Require("<img>")), ("</img>", Require("</img>")), ("<IMG_CONTEXT>", Require("<IMG_CONTEXT>")), ("eos_token_id", eos[0]) })
+        int start = Require("<img>"), end = Require("</img>"), context = Require("<IMG_CONTEXT>");
+        foreach (var (name, id) in new[] { ("<img>", start), ("</img>", end), ("<IMG_CONTEXT>", context), ("eos_token_id", eos[0]) })
             if ((uint)id >= (uint)vocab)
                 throw new CheckpointException(source, $"token {name} has id {id}, outside llm_config.vocab_size {vocab}");
         return new ManifestSpecialTokens
         {
-            ImageStart = Require("<img>"),
-            ImageEnd = Require("</img>"),
-            ImageContext = Require("<IMG_CONTEXT>"),
+            ImageStart = start,
+            ImageEnd = end,
+            ImageContext = context,
             Eos = eos,
             Pad = pad,
         };
-    }
-
-    /// <summary>Added-token content → id, from tokenizer.json, tokenizer_config.json's added_tokens_decoder, or added_tokens.json.</summary>
-    private static Dictionary<string, int> ReadAddedTokens(string source)
-    {
-        var added = new Dictionary<string, int>(StringComparer.Ordinal);
-        string fast = Path.Combine(source, "tokenizer.json"), config = Path.Combine(source, "tokenizer_config.json"), list = Path.Combine(source, "added_tokens.json");
-        if (File.Exists(fast))
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(fast));
-            if (doc.RootElement.TryGetProperty("added_tokens", out var tokens) && tokens.ValueKind == JsonValueKind.Array)
-                foreach (var t in tokens.EnumerateArray()) added[t.GetProperty("content").GetString()!] = t.GetProperty("id").GetInt32();
-        }
-        if (File.Exists(config))
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(config));
-            if (doc.RootElement.TryGetProperty("added_tokens_decoder", out var tokens) && tokens.ValueKind == JsonValueKind.Object)
-                foreach (var t in tokens.EnumerateObject()) added.TryAdd(t.Value.GetProperty("content").GetString()!, int.Parse(t.Name, System.Globalization.CultureInfo.InvariantCulture));
-        }
-        if (File.Exists(list))
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(list));
-            foreach (var t in doc.RootElement.EnumerateObject()) added.TryAdd(t.Name, t.Value.GetInt32());
-        }
-        return added;
     }
 
     private static ManifestSource DescribeSource(string source, InternVLConfig config, SafetensorsCheckpoint checkpoint, CancellationToken cancellationToken)
