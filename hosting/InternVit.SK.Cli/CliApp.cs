@@ -1,5 +1,6 @@
 using System.CommandLine;
 using InternVit.SK.Checkpoints;
+using InternVit.SK.Imaging;
 using InternVit.SK.Onnx;
 
 namespace InternVit.SK.Cli;
@@ -15,6 +16,7 @@ internal static class CliApp
         var root = new RootCommand("InternVL vision-language models on ONNX Runtime, from .NET.");
         root.Add(InfoCommand.Create());
         root.Add(InspectCommand.Create());
+        root.Add(BenchCommand.Create());
         return root;
     }
 
@@ -25,7 +27,7 @@ internal static class CliApp
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is CheckpointException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when (e is CheckpointException or ImageDecodeException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException)
         {
             error.WriteLine($"internvl: {e.Message}");
             return InputError;

@@ -11,6 +11,7 @@ internal static class InspectCommand
     public static Command Create()
     {
         var inspect = new Command("inspect", "Run one stage of the pipeline and show (or save) what it produces.");
+        inspect.Add(InspectTilesCommand.Create());
         return inspect;
     }
 }
