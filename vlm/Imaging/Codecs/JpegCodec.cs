@@ -17,6 +17,8 @@ internal static unsafe class JpegCodec
             int width, height, subsampling, colorspace;
             if (TurboJpeg.DecompressHeader3(handle, jpeg, size, &width, &height, &subsampling, &colorspace) != 0)
                 throw Failure(data, TurboJpeg.LastError(handle), "header");
+            if (width < 1 || height < 1) // libjpeg ran out of data before the frame header (it "suspends")
+                throw Failure(data, "no frame header", "header");
             if (colorspace is TurboJpeg.ColorspaceCmyk or TurboJpeg.ColorspaceYcck)
                 throw new ImageDecodeException(ImageDecodeError.Unsupported, "CMYK/YCCK JPEG images are not supported");
             DecodeLimits.CheckSize(width, height, options, ImageFormat.Jpeg);
