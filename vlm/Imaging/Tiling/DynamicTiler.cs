@@ -46,10 +46,7 @@ public sealed class DynamicTiler
     /// </summary>
     public TileGrid Tile(DecodedImage image, Span<float> pixelValues, CancellationToken cancellation = default)
     {
-        var grid = Plan(image.Width, image.Height);
-        long needed = (long)grid.TileCount * FloatsPerTile;
-        if (pixelValues.Length < needed)
-            throw new ArgumentException($"pixel_values needs {needed} floats for {grid.TileCount} tiles; the buffer has {pixelValues.Length}", nameof(pixelValues));
+        var grid = PlanFor(image, pixelValues.Length, nameof(pixelValues));
         var sink = new FloatSink(pixelValues, Options.ImageSize);
         Run(image, grid, ref sink, cancellation);
         return grid;
@@ -61,12 +58,19 @@ public sealed class DynamicTiler
     /// </summary>
     public TileGrid TileBytes(DecodedImage image, Span<byte> tiles, CancellationToken cancellation = default)
     {
-        var grid = Plan(image.Width, image.Height);
-        long needed = (long)grid.TileCount * FloatsPerTile;
-        if (tiles.Length < needed)
-            throw new ArgumentException($"the tiles need {needed} bytes for {grid.TileCount} tiles; the buffer has {tiles.Length}", nameof(tiles));
+        var grid = PlanFor(image, tiles.Length, nameof(tiles));
         var sink = new ByteSink(tiles, Options.ImageSize);
         Run(image, grid, ref sink, cancellation);
+        return grid;
+    }
+
+    /// <summary>The grid for <paramref name="image"/>, after checking that a buffer of <paramref name="available"/> elements holds its tiles (3 x S x S elements each).</summary>
+    private TileGrid PlanFor(DecodedImage image, int available, string buffer)
+    {
+        var grid = Plan(image.Width, image.Height);
+        long needed = (long)grid.TileCount * FloatsPerTile;
+        if (available < needed)
+            throw new ArgumentException($"{grid.TileCount} tiles need {needed} elements; the buffer has {available}", buffer);
         return grid;
     }
 
