@@ -11,6 +11,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var bench = new Command("bench", "Time one stage of the pipeline.");
+        bench.Add(BenchTilesCommand.Create());
         bench.Add(BenchTokensCommand.Create());
         return bench;
     }

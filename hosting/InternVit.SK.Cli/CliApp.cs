@@ -1,5 +1,6 @@
 using System.CommandLine;
 using InternVit.SK.Checkpoints;
+using InternVit.SK.Imaging;
 using InternVit.SK.Onnx;
 using InternVit.SK.Text;
 
@@ -28,7 +29,7 @@ internal static class CliApp
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is CheckpointException or TokenizerException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
+        catch (Exception e) when (e is CheckpointException or TokenizerException or ImageDecodeException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
         {
             error.WriteLine($"internvl: {e.Message}");
             return InputError;

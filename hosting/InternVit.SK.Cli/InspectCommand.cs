@@ -11,7 +11,9 @@ internal static class InspectCommand
     public static Command Create()
     {
         var inspect = new Command("inspect", "Run one stage of the pipeline and show (or save) what it produces.");
+        inspect.Add(InspectTilesCommand.Create());
         inspect.Add(InspectTokensCommand.Create());
+        inspect.Add(InspectFeaturesCommand.Create());
         inspect.Add(InspectLogitsCommand.Create());
         return inspect;
     }

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using InternVit.SK.Checkpoints;
 
 namespace InternVit.SK.Tests;
@@ -15,9 +14,7 @@ internal static class Goldens
     {
         if (!path.EndsWith(".gz", StringComparison.Ordinal)) return SafetensorsFile.Open(path);
         string plain = Path.Combine(Path.GetTempPath(), "internvl-golden-" + Path.GetFileNameWithoutExtension(path) + "-" + Guid.NewGuid().ToString("N"));
-        using (var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
-        using (var file = File.Create(plain))
-            gz.CopyTo(file);
+        TestPaths.Gunzip(path, plain);
         var opened = SafetensorsFile.Open(plain);
         File.Delete(plain); // the mapping keeps the data alive on Linux
         return opened;

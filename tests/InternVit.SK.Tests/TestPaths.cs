@@ -15,6 +15,24 @@ internal static class TestPaths
     public static string Fixtures => Path.Combine(RepositoryRoot, "tests", "fixtures");
 
     public static string TinyCheckpoint => Path.Combine(Fixtures, "internvl-tiny-a");
+
+    /// <summary>Decompresses the gzip file <paramref name="source"/> to <paramref name="destination"/>.</summary>
+    public static void Gunzip(string source, string destination)
+    {
+        using var gz = new System.IO.Compression.GZipStream(File.OpenRead(source), System.IO.Compression.CompressionMode.Decompress);
+        using var file = File.Create(destination);
+        gz.CopyTo(file);
+    }
+
+    /// <summary>Resident memory after a full collection (VmRSS; on Linux Process.WorkingSet64 reads /proc/self/status).</summary>
+    public static long ResidentBytes()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return process.WorkingSet64;
+    }
 }
 
 /// <summary>A fresh folder under the system temp folder, deleted on dispose.</summary>

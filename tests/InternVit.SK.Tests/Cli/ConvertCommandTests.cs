@@ -32,6 +32,24 @@ public sealed class ConvertCommandTests
     }
 
     [Theory]
+    [InlineData("exact_448x448.png", 1)]
+    [InlineData("table_1600x900.png", 9)]
+    [InlineData("photo_webp_800x450.webp", 3)]
+    public void Inspect_features_from_an_image_file_matches_the_official_vision_features(string image, int tiles)
+    {
+        using var dir = new TempDir();
+        string model = dir.File("model");
+        Assert.Equal(0, CliRunner.Run("convert", TestPaths.TinyCheckpoint, model).Code);
+        var (code, output, error) = CliRunner.Run("inspect", "features", model, Path.Combine(TestPaths.Fixtures, "images", image), "--out", dir.File("f.safetensors"));
+        Assert.True(code == 0, error);
+        Assert.Contains($"{tiles} tiles", output);
+        using var saved = Goldens.Open(dir.File("f.safetensors"));
+        using var golden = Goldens.Open(Goldens.ModelA($"vision_{Path.GetFileNameWithoutExtension(image)}.safetensors"));
+        Assert.Equal(golden.GetInfo("vit_embeds").Shape, saved.GetInfo("image_features").Shape);
+        Assert.InRange(Goldens.MaxAbsDiff(saved.ReadFloat32("image_features"), golden.ReadFloat32("vit_embeds")), 0, 1e-4);
+    }
+
+    [Theory]
     [InlineData("[]", "empty")]
     [InlineData("{\"ids\": 1}", "JSON array")]
     public void Inspect_logits_explains_a_bad_ids_file(string content, string message)

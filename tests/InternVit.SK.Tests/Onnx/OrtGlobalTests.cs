@@ -141,23 +141,12 @@ public class OrtGlobalTests(ITestOutputHelper output)
         }
 
         for (int i = 0; i < 100; i++) Iteration();
-        long before = ResidentBytes();
+        long before = TestPaths.ResidentBytes();
         for (int i = 0; i < 1000; i++) Iteration();
-        long after = ResidentBytes();
+        long after = TestPaths.ResidentBytes();
         long growth = after - before;
         output.WriteLine($"RSS after 100 warm-up iterations {before >> 20} MiB, after 1000 more {after >> 20} MiB (growth {growth / 1024} KiB)");
         Assert.True(growth < 64L << 20, $"RSS grew by {growth >> 20} MiB over 1000 sessions and 3000 values ({before >> 20} -> {after >> 20} MiB)");
-    }
-
-    private static long ResidentBytes()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        foreach (string line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(Regex.Match(line, @"\d+").Value) * 1024;
-        throw new InvalidOperationException("no VmRSS in /proc/self/status");
     }
 }
 

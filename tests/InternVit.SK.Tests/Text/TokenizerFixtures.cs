@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text.Json;
 using InternVit.SK.Text;
 
@@ -18,9 +17,7 @@ internal static class TokenizerFixtures
         foreach (var file in Directory.GetFiles(FastFormSource))
             if (!file.EndsWith(".gz", StringComparison.Ordinal) && !file.EndsWith(".md", StringComparison.Ordinal))
                 File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
-        using (var gz = new GZipStream(File.OpenRead(Path.Combine(FastFormSource, "tokenizer.json.gz")), CompressionMode.Decompress))
-        using (var output = File.Create(Path.Combine(folder, "tokenizer.json")))
-            gz.CopyTo(output);
+        TestPaths.Gunzip(Path.Combine(FastFormSource, "tokenizer.json.gz"), Path.Combine(folder, "tokenizer.json"));
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using InternVit.SK.Checkpoints;
+using InternVit.SK.Generation;
+using InternVit.SK.Imaging;
+using InternVit.SK.Imaging.Tiling;
+
+namespace InternVit.SK.Cli;
+
+/// <summary>
+/// <c>internvl inspect features MODEL_DIR IMAGE [--max-tiles N] [--no-exif-orientation] --out F.safetensors</c>:
+/// image → tiles → vision graph, saving <c>image_features</c> [tiles, tokens_per_tile, hidden].
+/// </summary>
+internal static class InspectFeaturesCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder." };
+        var image = new Argument<FileInfo>("IMAGE") { Description = "A JPEG, PNG or WebP image." };
+        var maxTiles = new Option<int?>("--max-tiles") { Description = $"Most grid tiles, 1..{TilingOptions.MaxSupportedTiles} (default: the model's)." };
+        var noExif = new Option<bool>("--no-exif-orientation") { Description = "Ignore the JPEG EXIF orientation, as the official preprocessing does." };
+        var outFile = new Option<FileInfo>("--out") { Description = "Safetensors file for image_features.", Required = true };
+        var command = new Command("features", "Encode an image with the vision graph and save the image features.") { model, image, maxTiles, noExif, outFile };
+        command.SetAction((parse, cancellationToken) =>
+        {
+            using var vlm = InternVLModel.Open(parse.GetRequiredValue(model).FullName);
+            var m = vlm.Manifest.Image;
+            int tiles = parse.GetValue(maxTiles) ?? m.MaxTiles;
+            if (tiles < 1 || tiles > TilingOptions.MaxSupportedTiles)
+                throw new InvalidDataException($"--max-tiles must be between 1 and {TilingOptions.MaxSupportedTiles}, not {tiles}");
+            var tiler = new DynamicTiler(new TilingOptions { ImageSize = m.ImageSize, MinTiles = m.MinTiles, MaxTiles = tiles, UseThumbnail = m.UseThumbnail });
+            using var decoded = ImageDecoder.DecodeFile(parse.GetRequiredValue(image).FullName,
+                ImageDecodeOptions.Default with { ApplyExifOrientation = !parse.GetValue(noExif) });
+            var pixelValues = new float[tiler.MaxPixelValuesLength];
+            var grid = tiler.Tile(decoded, pixelValues, cancellationToken);
+            float[] features = vlm.Vision.Encode(pixelValues.AsMemory(0, grid.TileCount * tiler.FloatsPerTile), grid.TileCount, cancellationToken);
+
+            string path = parse.GetRequiredValue(outFile).FullName;
+            SafetensorsWriter.Write(path, [SafetensorsEntry.FromFloat32("image_features", [grid.TileCount, vlm.Vision.TokensPerTile, vlm.Vision.HiddenSize], features)],
+                new Dictionary<string, string> { ["cols"] = grid.Columns.ToString(), ["rows"] = grid.Rows.ToString(), ["thumbnail"] = grid.HasThumbnail ? "true" : "false" });
+            parse.InvocationConfiguration.Output.WriteLine(
+                $"grid {grid.Columns}x{grid.Rows}, {grid.TileCount} tiles -> image_features [{grid.TileCount}, {vlm.Vision.TokensPerTile}, {vlm.Vision.HiddenSize}] -> {path}");
+            return Task.FromResult(0);
+        });
+        return command;
+    }
+}
