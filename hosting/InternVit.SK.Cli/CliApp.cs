@@ -1,5 +1,6 @@
 using System.CommandLine;
 using InternVit.SK.Checkpoints;
+using InternVit.SK.Generation;
 using InternVit.SK.Imaging;
 using InternVit.SK.Onnx;
 using InternVit.SK.Text;
@@ -12,24 +13,26 @@ internal static class CliApp
     /// <summary>Exit code for bad input (a checkpoint that cannot be read, a missing file).</summary>
     public const int InputError = 2;
 
-    public static RootCommand Build()
+    public static RootCommand Build(TextReader? input = null)
     {
         var root = new RootCommand("InternVL vision-language models on ONNX Runtime, from .NET.");
         root.Add(InfoCommand.Create());
         root.Add(ConvertCommand.Create());
+        root.Add(AskCommand.Create());
+        root.Add(ChatCommand.Create(input ?? Console.In));
         root.Add(InspectCommand.Create());
         root.Add(BenchCommand.Create());
         return root;
     }
 
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    public static int Run(string[] args, TextWriter output, TextWriter error, TextReader? input = null)
     {
-        var parse = Build().Parse(args);
+        var parse = Build(input).Parse(args);
         try
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is CheckpointException or TokenizerException or ImageDecodeException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
+        catch (Exception e) when (e is CheckpointException or TokenizerException or ImageDecodeException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ContextWindowExceededException)
         {
             error.WriteLine($"internvl: {e.Message}");
             return InputError;

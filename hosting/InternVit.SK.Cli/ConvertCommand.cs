@@ -25,11 +25,4 @@ internal static class ConvertCommand
         });
         return command;
     }
-
-    /// <summary>One line per step and per finer position, written as the conversion reaches it.</summary>
-    private sealed class LineProgress(TextWriter output) : IProgress<ConversionProgress>
-    {
-        public void Report(ConversionProgress value) =>
-            output.WriteLine(value.Detail.Length == 0 ? $"[{value.Step}/{value.Steps}] {value.Stage}" : $"[{value.Step}/{value.Steps}] {value.Stage}: {value.Detail}");
-    }
 }

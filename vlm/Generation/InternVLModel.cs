@@ -1,24 +1,41 @@
+using System.Security.Cryptography;
+using System.Text;
+using InternVit.SK.Checkpoints;
 using InternVit.SK.Export;
+using InternVit.SK.Imaging.Tiling;
 using InternVit.SK.Onnx;
+using InternVit.SK.Text;
 
 namespace InternVit.SK.Generation;
 
 /// <summary>
-/// A converted InternVL model folder opened for inference: its manifest, the vision encoder, the language model and the
-/// token-embedding table.
+/// An InternVL model loaded for inference: the vision encoder, the language model, the token-embedding table, the
+/// tokenizer and the conversation template. One loaded model serves many <see cref="Conversation"/>s, also at the same
+/// time: graph runs are serialized one at a time (a vision pass, a prefill or one decode step), so concurrent
+/// conversations interleave token by token and each gets exactly what it would get alone.
 /// </summary>
 public sealed class InternVLModel : IDisposable
 {
-    private InternVLModel(string directory, ModelManifest manifest, VisionEncoder vision, LanguageModel language, TokenEmbeddings embeddings)
+    private readonly SemaphoreSlim _compute = new(1, 1);
+
+    private InternVLModel(string directory, ModelManifest manifest, VisionEncoder vision, LanguageModel language, TokenEmbeddings embeddings,
+        BpeTokenizer tokenizer, InternVLModelOptions options)
     {
         Directory = directory;
         Manifest = manifest;
         Vision = vision;
         Language = language;
         Embeddings = embeddings;
+        Tokenizer = tokenizer;
+        Template = ConversationTemplate.Get(manifest.Template ?? throw new CheckpointException(directory, "the manifest names no conversation template"));
+        var stops = new HashSet<int>(manifest.SpecialTokens.Eos);
+        if (tokenizer.TokenToId(Template.StopToken) is int stop) stops.Add(stop);
+        StopTokenIds = stops;
+        ContextWindow = Math.Min(options.MaxContextTokens ?? int.MaxValue, manifest.Decoder.MaxPositionEmbeddings > 0 ? manifest.Decoder.MaxPositionEmbeddings : int.MaxValue);
+        DefaultMaxTiles = options.MaxTiles ?? manifest.Image.MaxTiles;
     }
 
-    /// <summary>The model folder.</summary>
+    /// <summary>The model folder (the converted one, when loaded from an original checkpoint).</summary>
     public string Directory { get; }
 
     /// <summary>What the folder holds.</summary>
@@ -33,28 +50,67 @@ public sealed class InternVLModel : IDisposable
     /// <summary>Token id → embedding row.</summary>
     public TokenEmbeddings Embeddings { get; }
 
-    /// <summary>Opens the model folder <paramref name="directory"/> (written by <c>internvl convert</c>).</summary>
-    /// <exception cref="Checkpoints.CheckpointException">Not a model folder, or a file is missing or does not match the manifest.</exception>
-    public static InternVLModel Open(string directory, OrtSessionOptions? options = null)
+    /// <summary>The model's tokenizer.</summary>
+    public BpeTokenizer Tokenizer { get; }
+
+    /// <summary>The conversation template named by the checkpoint.</summary>
+    public ConversationTemplate Template { get; }
+
+    /// <summary>Most tokens one conversation turn may hold, prompt and answer together.</summary>
+    public int ContextWindow { get; }
+
+    /// <summary>Most tiles per image unless a request says otherwise.</summary>
+    public int DefaultMaxTiles { get; }
+
+    /// <summary>Tokens that end an answer: the template's stop token and the checkpoint's EOS ids.</summary>
+    internal IReadOnlySet<int> StopTokenIds { get; }
+
+    /// <summary>
+    /// Loads <paramref name="path"/>: a converted model folder, or an original InternVL checkpoint, which is converted
+    /// once into <see cref="InternVLModelOptions.CacheDirectory"/> and reused from there on later loads.
+    /// </summary>
+    /// <exception cref="CheckpointException">Neither a model folder nor a convertible checkpoint, or a file is missing or inconsistent.</exception>
+    public static async Task<InternVLModel> LoadAsync(string path, InternVLModelOptions? options = null, IProgress<ConversionProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
+        options ??= new InternVLModelOptions();
+        string root = Path.GetFullPath(path);
+        if (!System.IO.Directory.Exists(root)) throw new DirectoryNotFoundException($"model folder not found: {root}");
+        if (!ModelManifest.Exists(root))
+        {
+            if (!File.Exists(Path.Combine(root, "config.json")))
+                throw new CheckpointException(root, "neither a converted model folder (manifest.json) nor an original checkpoint (config.json)");
+            string target = Path.Combine(options.CacheDirectory ?? InternVLModelOptions.DefaultCacheDirectory(), CacheName(root, options.ConversionPrecision));
+            await ModelConverter.ConvertAsync(root, target, new ConversionOptions { Precision = options.ConversionPrecision }, progress, cancellationToken).ConfigureAwait(false);
+            root = target;
+        }
+        return await Task.Run(() => Open(root, options), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens the converted model folder <paramref name="directory"/>.</summary>
+    internal static InternVLModel Open(string directory, InternVLModelOptions? options = null)
+    {
+        options ??= new InternVLModelOptions();
         string root = Path.GetFullPath(directory);
         var manifest = ModelManifest.Load(root);
+        var sessionOptions = options.SessionOptions();
         var owned = new List<IDisposable>();
         try
         {
-            var visionSession = OrtSession.Create(Path.Combine(root, manifest.Vision.File), options);
+            var visionSession = OrtSession.Create(Path.Combine(root, manifest.Vision.File), sessionOptions);
             owned.Add(visionSession);
             CheckSignature(root, manifest.Vision, visionSession);
             var vision = new VisionEncoder(visionSession, manifest);
-            var decoderSession = OrtSession.Create(Path.Combine(root, manifest.Decoder.File), options);
+            var decoderSession = OrtSession.Create(Path.Combine(root, manifest.Decoder.File), sessionOptions);
             owned.Add(decoderSession);
             CheckSignature(root, manifest.Decoder, decoderSession);
             var language = new LanguageModel(decoderSession, manifest.Decoder);
             var embeddings = TokenEmbeddings.Open(Path.Combine(root, manifest.Embeddings.File), manifest.Embeddings.Tensor);
             owned.Add(embeddings);
             if (embeddings.HiddenSize != language.HiddenSize)
-                throw new Checkpoints.CheckpointException(root, $"embedding width {embeddings.HiddenSize} differs from the decoder's {language.HiddenSize}");
-            return new InternVLModel(root, manifest, vision, language, embeddings);
+                throw new CheckpointException(root, $"embedding width {embeddings.HiddenSize} differs from the decoder's {language.HiddenSize}");
+            var tokenizer = BpeTokenizer.Load(root);
+            return new InternVLModel(root, manifest, vision, language, embeddings, tokenizer, options);
         }
         catch
         {
@@ -63,13 +119,60 @@ public sealed class InternVLModel : IDisposable
         }
     }
 
+    /// <summary>Starts a conversation with <paramref name="systemPrompt"/> (null: the template's default system message).</summary>
+    public Conversation StartConversation(string? systemPrompt = null) => new(this, systemPrompt);
+
+    internal PromptBuilder CreatePromptBuilder(string? systemPrompt) => new(Template, Manifest.Image.TokensPerTile, systemPrompt);
+
+    internal DynamicTiler Tiler(int? maxTiles) => new(new TilingOptions
+    {
+        ImageSize = Manifest.Image.ImageSize,
+        MinTiles = Manifest.Image.MinTiles,
+        MaxTiles = maxTiles ?? DefaultMaxTiles,
+        UseThumbnail = Manifest.Image.UseThumbnail,
+    });
+
+    /// <summary>Runs one graph pass while holding the model's compute lock, off the caller's thread.</summary>
+    internal async Task<T> RunExclusiveAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        await _compute.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await Task.Run(work, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _compute.Release();
+        }
+    }
+
+    internal Task RunExclusiveAsync(Action work, CancellationToken cancellationToken) =>
+        RunExclusiveAsync(() => { work(); return true; }, cancellationToken);
+
+    /// <summary>
+    /// The cache sub-folder for an original checkpoint: its folder name plus a key over config.json's bytes and the
+    /// weight files' names, sizes and modification times (hashing gigabytes of weights on every load would cost seconds).
+    /// </summary>
+    private static string CacheName(string checkpoint, string precision)
+    {
+        var key = new StringBuilder();
+        key.Append(precision).Append('\n').Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(checkpoint, "config.json"))))).Append('\n');
+        foreach (string file in System.IO.Directory.EnumerateFiles(checkpoint, "*.safetensors*").Order(StringComparer.Ordinal))
+        {
+            var info = new FileInfo(file);
+            key.Append(info.Name).Append(' ').Append(info.Length).Append(' ').Append(info.LastWriteTimeUtc.Ticks).Append('\n');
+        }
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..16];
+        return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision}-{hash}";
+    }
+
     private static void CheckSignature(string root, ManifestGraph graph, OrtSession session)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var input in session.Inputs) names.Add(input.Name);
         foreach (var port in graph.Inputs)
             if (!names.Contains(port.Name))
-                throw new Checkpoints.CheckpointException(Path.Combine(root, graph.File), $"the graph has no input '{port.Name}' that the manifest names; convert again with --force");
+                throw new CheckpointException(Path.Combine(root, graph.File), $"the graph has no input '{port.Name}' that the manifest names; convert again with --force");
     }
 
     /// <inheritdoc />
@@ -78,5 +181,6 @@ public sealed class InternVLModel : IDisposable
         Vision.Dispose();
         Language.Dispose();
         Embeddings.Dispose();
+        _compute.Dispose();
     }
 }

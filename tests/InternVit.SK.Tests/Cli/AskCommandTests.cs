@@ -1,0 +1,68 @@
+using System.Text.Json.Nodes;
+
+namespace InternVit.SK.Tests.Cli;
+
+/// <summary><c>internvl ask</c> and <c>internvl chat</c> on the tiny checkpoint, loaded straight from its original folder.</summary>
+public sealed class AskCommandTests
+{
+    private static string Image(string file) => Path.Combine(TestPaths.Fixtures, "images", file);
+
+    [Fact]
+    public void Ask_converts_the_original_checkpoint_once_and_answers_like_the_reference()
+    {
+        using var cache = new TempDir();
+        var (code, output, error) = CliRunner.Run("ask", TestPaths.TinyCheckpoint, "--cache-dir", cache.Path, "--json", "--max-tokens", "24",
+            "--image", Image("exact_448x448.png"), "--image", Image("photo_webp_800x450.webp"), "Image-1: <image>\nImage-2: <image>\nDescribe the two images.");
+        Assert.True(code == 0, error);
+        Assert.Contains("[3/6] vision graph", error); // converted on first use, progress on stderr
+        var json = JsonNode.Parse(output)!;
+        int[] expected = [137439, 46183, 41588, 48885, 137439, 46183, 41588, 48885, 137439, 46183, 41588, 48885, 137439, 46183, 20169, 129446, 41588, 48885, 137439, 46183, 20169, 129446, 41588, 48885];
+        Assert.Equal(expected, json["token_ids"]!.AsArray().Select(x => (int)x!));
+        Assert.Equal(1090, (int)json["usage"]!["prompt_tokens"]!);
+        Assert.Equal(1024, (int)json["usage"]!["image_tokens"]!);
+        Assert.Equal("length", (string?)json["finish_reason"]);
+        Assert.True((double)json["timings"]!["prefill_ms"]! > 0);
+
+        // Second use: the cached conversion is reused (no progress), and plain output is the streamed text.
+        (code, output, error) = CliRunner.Run("ask", TestPaths.TinyCheckpoint, "--cache-dir", cache.Path, "Hello, who are you?");
+        Assert.True(code == 0, error);
+        Assert.DoesNotContain("vision graph", error);
+        Assert.Equal("_evt strawberry ebenfalls cutter", output.TrimEnd('\n'));
+        Assert.Single(Directory.GetDirectories(cache.Path));
+    }
+
+    [Fact]
+    public void Ask_reports_an_unreadable_image_with_exit_code_2()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("bad.png"), "not an image");
+        var model = ConvertedModelPath.Value;
+        var (code, _, error) = CliRunner.Run("ask", model, "--image", dir.File("bad.png"), "What is it?");
+        Assert.Equal(2, code);
+        Assert.Contains("bad.png", error);
+    }
+
+    [Fact]
+    public void Chat_attaches_images_to_the_next_turn_and_keeps_the_history()
+    {
+        string input = $"/image {Image("table_1600x900.png")}\nDescribe the image.\nAnd now?\n/exit\n";
+        var (code, output, error) = CliRunner.RunWithInput(input, "chat", ConvertedModelPath.Value, "--max-tokens", "3");
+        Assert.True(code == 0, error);
+        Assert.Contains("(image 1 attached to the next turn: table_1600x900.png)", output);
+        // The first turn is the one_image golden: its first tokens are ".getSelectionModel" three times.
+        Assert.Contains(".getSelectionModel.getSelectionModel.getSelectionModel\n", output);
+        Assert.Equal(4, output.Split("> ").Length); // three prompts answered or handled, then /exit
+    }
+
+    /// <summary>One converted copy of the tiny checkpoint for the CLI tests that only need a model folder.</summary>
+    private static readonly Lazy<string> ConvertedModelPath = new(() =>
+    {
+        string path = Path.Combine(Path.GetTempPath(), "internvl-tests-cli-model-" + Environment.ProcessId);
+        if (!Directory.Exists(path)) Assert.Equal(0, CliRunner.Run("convert", TestPaths.TinyCheckpoint, path).Code);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return path;
+    });
+}

@@ -1,0 +1,125 @@
+using System.Runtime.CompilerServices;
+using InternVit.SK.Text;
+
+namespace InternVit.SK.Generation;
+
+/// <summary>A past exchange: the user's question (with its image placeholders), its images, and the answer.</summary>
+/// <param name="Question">The question as it appears in the prompt (e.g. with <c>&lt;image&gt;\n</c> prepended).</param>
+/// <param name="Images">Images of this turn, in placeholder order.</param>
+/// <param name="Answer">The assistant's answer.</param>
+public sealed record ConversationTurn(string Question, IReadOnlyList<ImageInput> Images, string Answer);
+
+/// <summary>
+/// A multi-turn conversation with one <see cref="InternVLModel"/>: a system prompt and the turns so far. Each new user
+/// turn is answered the way the official <c>chat()</c> does it: the whole history is rendered with the model's template,
+/// every image of every turn fills its <c>&lt;image&gt;</c> placeholder in order, and the answer is recorded (stripped)
+/// for the next turn. Image features of earlier turns are kept, so they are not encoded again. One generation at a time
+/// per conversation; many conversations may share a model.
+/// </summary>
+public sealed class Conversation
+{
+    private readonly List<ConversationTurn> _turns = [];
+    private readonly Dictionary<ImageInput, PreparedImage> _prepared = new(ReferenceEqualityComparer.Instance);
+    private int _busy;
+
+    internal Conversation(InternVLModel model, string? systemPrompt)
+    {
+        Model = model;
+        SystemPrompt = systemPrompt;
+        Prompts = model.CreatePromptBuilder(systemPrompt);
+    }
+
+    internal PromptBuilder Prompts { get; }
+
+    /// <summary>The model answering.</summary>
+    public InternVLModel Model { get; }
+
+    /// <summary>The system message (null: the template's default).</summary>
+    public string? SystemPrompt { get; }
+
+    /// <summary>The turns so far.</summary>
+    public IReadOnlyList<ConversationTurn> History => _turns;
+
+    /// <summary>Adds an exchange that happened elsewhere (e.g. replayed from a chat transcript).</summary>
+    public void AddTurn(string question, IReadOnlyList<ImageInput>? images, string answer)
+    {
+        images ??= [];
+        _turns.Add(new ConversationTurn(WithPlaceholders(question, images.Count, firstTurn: false), images, answer));
+    }
+
+    /// <summary>Answers <paramref name="text"/> (with <paramref name="images"/>) and records the turn.</summary>
+    /// <exception cref="ContextWindowExceededException">The prompt does not fit; nothing was run.</exception>
+    /// <exception cref="Imaging.ImageDecodeException">An image cannot be decoded.</exception>
+    public async Task<GenerationResult> GenerateAsync(string text, IReadOnlyList<ImageInput>? images = null, GenerationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        await foreach (var update in StreamAsync(text, images, options, cancellationToken).ConfigureAwait(false))
+            if (update.Result is not null) return update.Result;
+        throw new InvalidOperationException("generation ended without a result");
+    }
+
+    /// <summary>
+    /// Answers <paramref name="text"/> as a stream: one update per generated token with the text that became safe to
+    /// show, then a final update with the <see cref="GenerationResult"/>. The turn is recorded when the stream completes.
+    /// </summary>
+    public async IAsyncEnumerable<GenerationUpdate> StreamAsync(string text, IReadOnlyList<ImageInput>? images = null, GenerationOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        images ??= [];
+        options ??= new GenerationOptions();
+        options.Validate();
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+            throw new InvalidOperationException("this conversation is already generating; start another conversation for concurrent requests");
+        try
+        {
+            string question = WithPlaceholders(text, images.Count, _turns.Count == 0);
+            var generator = new Generator(this, question, images, options);
+            await foreach (var update in generator.RunAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (update.Result is not null)
+                    _turns.Add(new ConversationTurn(generator.Question, images, Prompts.ExtractResponse(update.Result.Text)));
+                yield return update;
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    /// <summary>Every image of the conversation in placeholder order: earlier turns first.</summary>
+    internal IEnumerable<ImageInput> ImagesBefore()
+    {
+        foreach (var turn in _turns)
+            foreach (var image in turn.Images) yield return image;
+    }
+
+    internal IReadOnlyList<ChatTurn> ChatHistory()
+    {
+        var history = new ChatTurn[_turns.Count];
+        for (int i = 0; i < history.Length; i++) history[i] = new ChatTurn(_turns[i].Question, _turns[i].Answer);
+        return history;
+    }
+
+    internal bool TryGetPrepared(ImageInput image, out PreparedImage prepared) => _prepared.TryGetValue(image, out prepared!);
+
+    internal void Remember(ImageInput image, PreparedImage prepared) => _prepared[image] = prepared;
+
+    /// <summary>
+    /// A question being asked first gets its placeholders from the prompt builder, as chat() does; recorded turns and
+    /// later questions with images and no placeholder get them here (<c>&lt;image&gt;\n</c>, or <c>Image-i: &lt;image&gt;\n</c> lines for several).
+    /// </summary>
+    private static string WithPlaceholders(string question, int images, bool firstTurn) =>
+        firstTurn || images == 0 || question.Contains(PromptBuilder.ImagePlaceholder, StringComparison.Ordinal)
+            ? question
+            : PromptBuilder.ImagePrefix(images) + question;
+}
+
+/// <summary>An image's tile count and, once encoded, its features ([tiles · tokens_per_tile, hidden]).</summary>
+internal sealed class PreparedImage(int tiles, float[] features)
+{
+    public int Tiles { get; } = tiles;
+
+    public float[] Features { get; } = features;
+}

@@ -1,0 +1,29 @@
+using InternVit.SK.Generation.Sampling;
+
+namespace InternVit.SK.Generation;
+
+/// <summary>Per-request generation settings.</summary>
+public sealed record GenerationOptions
+{
+    /// <summary>Most tokens to generate (the context window may cut it shorter).</summary>
+    public int MaxNewTokens { get; init; } = 512;
+
+    /// <summary>Token selection: greedy by default.</summary>
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
+
+    /// <summary>Strings that end the answer when they appear in the text; they are never emitted.</summary>
+    public IReadOnlyList<string> StopSequences { get; init; } = [];
+
+    /// <summary>Most tiles for images of this turn without their own limit (null: the model's default).</summary>
+    public int? MaxTiles { get; init; }
+
+    /// <summary>How images are decoded (limits, EXIF orientation, alpha).</summary>
+    public Imaging.ImageDecodeOptions? ImageDecoding { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxNewTokens, 1, nameof(MaxNewTokens));
+        if (MaxTiles is < 1 or > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
+            throw new ArgumentOutOfRangeException(nameof(MaxTiles), MaxTiles, $"max tiles must be between 1 and {Imaging.Tiling.TilingOptions.MaxSupportedTiles}");
+    }
+}

@@ -1,0 +1,186 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using InternVit.SK.Generation.Sampling;
+using InternVit.SK.Imaging;
+using InternVit.SK.Imaging.Tiling;
+
+namespace InternVit.SK.Generation;
+
+/// <summary>
+/// One answer, start to end, read like llama.cpp's simple example: images → tiles → vision features; prompt → ids →
+/// embeddings with the features spliced in at the <c>&lt;IMG_CONTEXT&gt;</c> positions; prefill; then
+/// sample → stop check → emit → step, one token at a time with the KV cache.
+/// The model's compute lock is held for one graph run at a time, so concurrent conversations interleave step by step
+/// and each gets exactly what it would get alone.
+/// </summary>
+internal sealed class Generator(Conversation conversation, string question, IReadOnlyList<ImageInput> images, GenerationOptions options)
+{
+    private readonly InternVLModel _model = conversation.Model;
+
+    /// <summary>The question as recorded in the history (placeholders added by the prompt builder).</summary>
+    public string Question { get; private set; } = question;
+
+    public async IAsyncEnumerable<GenerationUpdate> RunAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // 1. Images: decode and plan the grid of every image not seen before in this conversation.
+        var allImages = new List<ImageInput>(conversation.ImagesBefore());
+        allImages.AddRange(images);
+        var pending = new List<(ImageInput Input, DecodedImage Image, bool Owned, DynamicTiler Tiler, TileGrid Grid)>();
+        var tilesPerImage = new int[allImages.Count];
+        try
+        {
+            for (int i = 0; i < allImages.Count; i++)
+            {
+                if (conversation.TryGetPrepared(allImages[i], out var known))
+                {
+                    tilesPerImage[i] = known.Tiles;
+                    continue;
+                }
+                var decoded = allImages[i].Decode(options.ImageDecoding, out bool owned);
+                var tiler = _model.Tiler(allImages[i].MaxTiles ?? options.MaxTiles);
+                var grid = tiler.Plan(decoded.Width, decoded.Height);
+                pending.Add((allImages[i], decoded, owned, tiler, grid));
+                tilesPerImage[i] = grid.TileCount;
+            }
+
+            // 2. The prompt, as chat() builds it, and its ids; refuse before any graph runs if it cannot fit.
+            var prompt = conversation.Prompts.Build(Question, tilesPerImage, conversation.ChatHistory());
+            Question = prompt.Question;
+            var ids = new List<int>();
+            _model.Tokenizer.Encode(prompt.Query, ids);
+            int window = _model.ContextWindow;
+            if (ids.Count >= window) throw new ContextWindowExceededException(ids.Count, prompt.ImageTokenCount, window);
+            int maxNewTokens = Math.Min(options.MaxNewTokens, window - ids.Count);
+
+            // 3. Vision: tile and encode the new images (one graph run per image, all its tiles batched).
+            var preprocess = clock.Elapsed;
+            var vision = TimeSpan.Zero;
+            foreach (var (input, image, _, tiler, grid) in pending)
+            {
+                var start = clock.Elapsed;
+                float[] pixels = ArrayPool<float>.Shared.Rent(grid.TileCount * tiler.FloatsPerTile);
+                try
+                {
+                    tiler.Tile(image, pixels.AsSpan(0, grid.TileCount * tiler.FloatsPerTile), cancellationToken);
+                    var tiled = clock.Elapsed;
+                    preprocess += tiled - start;
+                    var features = new float[grid.TileCount * _model.Vision.FeaturesPerTile];
+                    await _model.RunExclusiveAsync(
+                        () => _model.Vision.Encode(pixels.AsMemory(0, grid.TileCount * tiler.FloatsPerTile), grid.TileCount, features, cancellationToken),
+                        cancellationToken).ConfigureAwait(false);
+                    vision += clock.Elapsed - tiled;
+                    conversation.Remember(input, new PreparedImage(grid.TileCount, features));
+                }
+                finally
+                {
+                    ArrayPool<float>.Shared.Return(pixels);
+                }
+            }
+            DisposeOwned(pending);
+            pending.Clear();
+
+            // 4. Embeddings, with image features in place of the <IMG_CONTEXT> rows, in image order.
+            float[] embeds = Embed(ids, allImages);
+
+            // 5. Prefill, then decode token by token.
+            await foreach (var update in DecodeAsync(embeds, ids.Count, prompt.ImageTokenCount, maxNewTokens, clock, preprocess, vision, cancellationToken).ConfigureAwait(false))
+                yield return update;
+        }
+        finally
+        {
+            DisposeOwned(pending);
+        }
+    }
+
+    private async IAsyncEnumerable<GenerationUpdate> DecodeAsync(float[] embeds, int promptTokens, int imageTokens, int maxNewTokens,
+        Stopwatch clock, TimeSpan preprocess, TimeSpan vision, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var language = _model.Language;
+        using var cache = language.CreateCache();
+        var sampler = Sampler.Create(options.Sampling);
+        var detokenizer = _model.Tokenizer.CreateStreamingDetokenizer(skipSpecialTokens: true);
+        var stops = new StopSequenceMatcher(options.StopSequences);
+        var text = new System.Text.StringBuilder();
+        var generated = new List<int>();
+        var step = new float[language.HiddenSize];
+
+        var prefillStart = clock.Elapsed;
+        float[] logits = await _model.RunExclusiveAsync(() => language.Forward(embeds, cache, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
+        var prefill = clock.Elapsed - prefillStart;
+        var decodeStart = clock.Elapsed;
+        TimeSpan firstToken = default;
+        var finish = FinishReason.Length;
+
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int token = sampler.Sample(logits);
+            sampler.Accept(token);
+            generated.Add(token);
+            if (generated.Count == 1) firstToken = clock.Elapsed;
+            if (_model.StopTokenIds.Contains(token))
+            {
+                finish = FinishReason.Stop;
+                break;
+            }
+            string piece = stops.Push(detokenizer.Append(token), out bool stopped);
+            text.Append(piece);
+            yield return new GenerationUpdate(piece, token, null);
+            if (stopped)
+            {
+                finish = FinishReason.StopSequence;
+                break;
+            }
+            if (generated.Count >= maxNewTokens) break;
+
+            _model.Embeddings.Lookup([token], step);
+            logits = await _model.RunExclusiveAsync(() => language.Forward(step, cache, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+
+        // Whatever the detokenizer and the stop matcher still hold belongs to the answer (unless a stop string ended it).
+        string tail = finish == FinishReason.StopSequence ? "" : stops.Push(detokenizer.Flush(), out _) + stops.Flush();
+        text.Append(tail);
+        var decode = clock.Elapsed - decodeStart;
+        var usage = new GenerationUsage(promptTokens, imageTokens, generated.Count);
+        var timings = new GenerationTimings(preprocess, vision, prefill, decode, firstToken);
+        yield return new GenerationUpdate(tail, null, new GenerationResult(text.ToString(), generated, finish, usage, timings));
+    }
+
+    /// <summary>Token embeddings of <paramref name="ids"/> with each <c>&lt;IMG_CONTEXT&gt;</c> row replaced by the next image feature row.</summary>
+    private float[] Embed(List<int> ids, List<ImageInput> allImages)
+    {
+        int hidden = _model.Language.HiddenSize, context = _model.Manifest.SpecialTokens.ImageContext;
+        var embeds = new float[ids.Count * hidden];
+        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids);
+        _model.Embeddings.Lookup(span, embeds);
+        int image = 0, row = 0;
+        float[]? features = null;
+        for (int position = 0; position < span.Length; position++)
+        {
+            if (span[position] != context) continue;
+            while (features is null || row * hidden >= features.Length)
+            {
+                if (image >= allImages.Count)
+                    throw new InvalidOperationException("the prompt has more <IMG_CONTEXT> tokens than the images have feature rows");
+                conversation.TryGetPrepared(allImages[image++], out var prepared);
+                features = prepared.Features;
+                row = 0;
+            }
+            features.AsSpan(row * hidden, hidden).CopyTo(embeds.AsSpan(position * hidden, hidden));
+            row++;
+        }
+        if (image != allImages.Count || (features is not null && row * hidden != features.Length))
+            throw new InvalidOperationException("the prompt's <IMG_CONTEXT> tokens do not match the images' feature rows");
+        return embeds;
+    }
+
+    private static void DisposeOwned(List<(ImageInput Input, DecodedImage Image, bool Owned, DynamicTiler Tiler, TileGrid Grid)> pending)
+    {
+        foreach (var p in pending)
+            if (p.Owned) p.Image.Dispose();
+    }
+}

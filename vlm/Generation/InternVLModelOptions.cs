@@ -1,0 +1,39 @@
+using InternVit.SK.Onnx;
+
+namespace InternVit.SK.Generation;
+
+/// <summary>How <see cref="InternVLModel.LoadAsync"/> loads a model.</summary>
+public sealed record InternVLModelOptions
+{
+    /// <summary>
+    /// Where original checkpoints are converted to (one sub-folder per checkpoint, reused on later loads). Default:
+    /// <c>$INTERNVL_CACHE</c>, else <c>$XDG_CACHE_HOME/internvit-sk</c>, else <c>~/.cache/internvit-sk</c>.
+    /// </summary>
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Execution provider preference; CUDA falls back to the CPU with a logged warning when unavailable.</summary>
+    public OrtExecutionProvider ExecutionProvider { get; init; } = OrtExecutionProvider.Cpu;
+
+    /// <summary>Threads per operator (0: ONNX Runtime's default).</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Default most tiles per image (null: the checkpoint's <c>max_dynamic_patch</c>); 1..40.</summary>
+    public int? MaxTiles { get; init; }
+
+    /// <summary>Most tokens a conversation may hold, prompt and answer together (null: the model's context window).</summary>
+    public int? MaxContextTokens { get; init; }
+
+    /// <summary>Precision used when an original checkpoint has to be converted.</summary>
+    public string ConversionPrecision { get; init; } = "fp32";
+
+    internal OrtSessionOptions SessionOptions() => new() { ExecutionProvider = ExecutionProvider, IntraOpThreads = IntraOpThreads };
+
+    internal static string DefaultCacheDirectory()
+    {
+        string? explicitPath = Environment.GetEnvironmentVariable("INTERNVL_CACHE");
+        if (!string.IsNullOrEmpty(explicitPath)) return explicitPath;
+        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        string root = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+        return Path.Combine(root, "internvit-sk");
+    }
+}
