@@ -51,7 +51,7 @@ public sealed class AskCommandTests
         Assert.Contains("(image 1 attached to the next turn: table_1600x900.png)", output);
         // The first turn is the one_image golden: its first tokens are ".getSelectionModel" three times.
         Assert.Contains(".getSelectionModel.getSelectionModel.getSelectionModel\n", output);
-        Assert.Equal(4, output.Split("> ").Length); // three prompts answered or handled, then /exit
+        Assert.Equal(5, output.Split("> ").Length); // four prompts: /image, two questions, /exit
     }
 
     /// <summary>One converted copy of the tiny checkpoint for the CLI tests that only need a model folder.</summary>

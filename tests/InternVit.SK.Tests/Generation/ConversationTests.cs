@@ -28,6 +28,23 @@ public sealed class ConversationTests(ConvertedTinyModel tiny)
     }
 
     [Fact]
+    public async Task The_same_seed_gives_the_same_sampled_text_and_another_seed_another()
+    {
+        GenerationOptions Sampled(long seed) => new()
+        {
+            MaxNewTokens = 12,
+            Sampling = new InternVit.SK.Generation.Sampling.SamplingOptions { Temperature = 1.5f, TopK = 50, TopP = 0.95f, RepetitionPenalty = 1.1f, Seed = seed },
+        };
+        var a = await Model.StartConversation().GenerateAsync("Hello, who are you?", null, Sampled(7));
+        var b = await Model.StartConversation().GenerateAsync("Hello, who are you?", null, Sampled(7));
+        var c = await Model.StartConversation().GenerateAsync("Hello, who are you?", null, Sampled(8));
+        Assert.Equal(a.TokenIds, b.TokenIds);
+        Assert.Equal(a.Text, b.Text);
+        Assert.NotEqual(a.TokenIds, c.TokenIds);
+        Assert.NotEqual([60019, 72600, 95524, 61605, 151645], a.TokenIds); // not the greedy answer
+    }
+
+    [Fact]
     public async Task The_token_limit_ends_the_answer_with_length()
     {
         var result = await Model.StartConversation().GenerateAsync("Hello, who are you?", null, new GenerationOptions { MaxNewTokens = 2 });
