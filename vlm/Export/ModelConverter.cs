@@ -121,23 +121,17 @@ public static class ModelConverter
             var used = new HashSet<string>(StringComparer.Ordinal);
             var metadata = new[] { new KeyValuePair<string, string>("source_sha256", sourceInfo.Sha256) };
 
-            Report(progress, 3, "vision graph", "");
-            using (var g = new OnnxGraphBuilder(Path.Combine(staging, VisionFile), "internvit"))
+            void BuildGraph(int step, string stage, string file, string graphName, Action<OnnxGraphBuilder, GraphWeights, Action<string>> build)
             {
+                Report(progress, step, stage, "");
+                using var g = new OnnxGraphBuilder(Path.Combine(staging, file), graphName);
                 var w = new GraphWeights(checkpoint, g);
-                vision.Build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, 3, "vision graph", detail); });
+                build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, step, stage, detail); });
                 g.Save(Version, metadata);
                 used.UnionWith(w.Used);
             }
-
-            Report(progress, 4, "decoder graph", "");
-            using (var g = new OnnxGraphBuilder(Path.Combine(staging, DecoderFile), "qwen2"))
-            {
-                var w = new GraphWeights(checkpoint, g);
-                decoder.Build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, 4, "decoder graph", detail); });
-                g.Save(Version, metadata);
-                used.UnionWith(w.Used);
-            }
+            BuildGraph(3, "vision graph", VisionFile, "internvit", vision.Build);
+            BuildGraph(4, "decoder graph", DecoderFile, "qwen2", decoder.Build);
 
             Report(progress, 5, "embeddings and tokenizer", "");
             var embedInfo = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
