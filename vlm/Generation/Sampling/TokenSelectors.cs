@@ -41,13 +41,7 @@ internal sealed class DistributionSelector : ITokenSelector
     {
         float max = Softmax.Max(logits);
         if (max == float.NegativeInfinity) throw new InvalidOperationException("every token was filtered out");
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++)
-        {
-            float weight = logits[i] == float.NegativeInfinity ? 0 : MathF.Exp(logits[i] - max);
-            logits[i] = weight;
-            sum += weight;
-        }
+        double sum = Softmax.ExpWeights(logits, logits, max, out _);
         double target = _rng.NextDouble() * sum;
         double running = 0;
         int last = 0;
