@@ -115,11 +115,15 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         return directory;
     }
 
+    /// <summary>The converted model, converted again whenever the converter was rebuilt (its graphs may differ).</summary>
     private string EnsureModel(string checkpoint, string directory)
     {
-        if (ModelManifest.Exists(directory)) return directory;
+        string build = typeof(ModelConverter).Assembly.ManifestModule.ModuleVersionId.ToString();
+        string stamp = directory + ".build";
+        if (ModelManifest.Exists(directory) && File.Exists(stamp) && File.ReadAllText(stamp) == build) return directory;
         log.WriteLine($"converting to {options.Precision} in {directory} ...");
-        double ms = Time(() => ModelConverter.ConvertAsync(checkpoint, directory, new ConversionOptions { Precision = options.Precision }).GetAwaiter().GetResult());
+        double ms = Time(() => ModelConverter.ConvertAsync(checkpoint, directory, new ConversionOptions { Precision = options.Precision, Force = true }).GetAwaiter().GetResult());
+        File.WriteAllText(stamp, build);
         log.WriteLine($"  converted in {ms / 1000:0.0} s");
         return directory;
     }
