@@ -25,8 +25,9 @@ internal static class BenchModelCommand
         var runs = new Option<int>("--runs") { Description = "Timed runs per stage after one warm-up (default 3).", DefaultValueFactory = _ => 3 };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads; 0 = one per physical core (default).", DefaultValueFactory = _ => 0 };
         var cacheDir = new Option<DirectoryInfo?>("--cache-dir") { Description = "Where the checkpoint and converted models are cached (default ~/.cache/internvit-sk/bench)." };
+        var profile = new Option<DirectoryInfo?>("--profile") { Description = "Also run each graph once under ORT's profiler, write the traces here and print kernel time per operator." };
         var json = new Option<bool>("--json") { Description = "One JSON object instead of text." };
-        foreach (var option in new Option[] { shape, precision, tiles, promptTokens, genTokens, runs, threads, cacheDir, json }) bench.Add(option);
+        foreach (var option in new Option[] { shape, precision, tiles, promptTokens, genTokens, runs, threads, cacheDir, profile, json }) bench.Add(option);
         bench.SetAction(parse =>
         {
             var o = parse.InvocationConfiguration.Output;
@@ -35,7 +36,7 @@ internal static class BenchModelCommand
                 ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "internvit-sk", "bench");
             var options = new ModelBenchOptions(parse.GetRequiredValue(shape), parse.GetRequiredValue(precision), Math.Max(1, parse.GetValue(tiles)),
                 Math.Max(1, parse.GetValue(promptTokens)), Math.Max(1, parse.GetValue(genTokens)), Math.Max(1, parse.GetValue(runs)),
-                Math.Max(0, parse.GetValue(threads)), cache);
+                Math.Max(0, parse.GetValue(threads)), cache, parse.GetValue(profile)?.FullName);
             var result = new ModelBench(options, asJson ? TextWriter.Null : o).Run();
             if (asJson)
             {

@@ -11,7 +11,8 @@ using InternVit.SK.Text;
 namespace InternVit.SK.Cli;
 
 /// <summary>What <see cref="ModelBench"/> measures.</summary>
-internal sealed record ModelBenchOptions(string Shape, string Precision, int Tiles, int PromptTokens, int GenTokens, int Runs, int Threads, string CacheDirectory, int Seed = 1);
+internal sealed record ModelBenchOptions(string Shape, string Precision, int Tiles, int PromptTokens, int GenTokens, int Runs, int Threads, string CacheDirectory,
+    string? ProfileDirectory = null, int Seed = 1);
 
 /// <summary>Medians of one bench run (milliseconds unless named otherwise).</summary>
 internal sealed record ModelBenchResult
@@ -71,6 +72,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         var (ttftMs, firstPromptTokens, tokensPerSecond) = MeasureFirstTokenAndDecode(model);
         log.WriteLine($"time to first token: {ttftMs:0} ms; decode {tokensPerSecond:0.0} tokens/s");
 
+        if (options.ProfileDirectory is not null) Profile(modelDir);
         using var process = Process.GetCurrentProcess();
         process.Refresh();
         return new ModelBenchResult
@@ -97,6 +99,24 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
             WeightBytes = WeightBytes(modelDir),
             Note = "time to first token and decode run LanguageModel.Forward with greedy argmax (EOS ignored); the generation loop is not merged yet",
         };
+    }
+
+    /// <summary>One vision run, one prefill and <c>GenTokens</c> decode steps under ORT's profiler; kernel time per operator type.</summary>
+    private void Profile(string modelDir)
+    {
+        Directory.CreateDirectory(options.ProfileDirectory!);
+        var profiled = new OrtSessionOptions { IntraOpThreads = options.Threads, ProfilingPrefix = Path.Combine(options.ProfileDirectory!, options.Precision) };
+        using var model = InternVLModel.Open(modelDir, profiled);
+        model.Vision.Encode(RandomFloats(options.Tiles * model.Vision.PixelValuesPerTile, 2), options.Tiles);
+        var embeds = new float[options.PromptTokens * model.Language.HiddenSize];
+        var ids = new int[options.PromptTokens];
+        model.Embeddings.Lookup(ids, embeds);
+        using var cache = model.Language.CreateCache();
+        model.Language.Forward(embeds, cache);
+        var one = new float[model.Language.HiddenSize];
+        for (int t = 0; t < options.GenTokens; t++) model.Language.Forward(one, cache);
+        OrtProfileSummary.Write(log, $"vision ({options.Tiles} tile(s))", model.Vision.Session.EndProfiling());
+        OrtProfileSummary.Write(log, $"decoder (prefill of {options.PromptTokens} + {options.GenTokens} decode steps)", model.Language.Session.EndProfiling());
     }
 
     private string EnsureCheckpoint(string directory)

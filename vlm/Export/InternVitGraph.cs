@@ -169,9 +169,9 @@ internal sealed class InternVitGraph
         (string h, x) = AddAndNorm($"{l}.norm1", x, pending);
         h = Attention($"{l}.attn", h);
         (h, x) = AddAndNorm($"{l}.norm2", x, g.Mul($"{l}/ls1", h, _w.Tensor($"{l}.ls1")));
-        h = g.Linear($"{l}.mlp.fc1", h, _w.LinearWeight($"{l}.mlp.fc1.weight"), _w.Tensor($"{l}.mlp.fc1.bias"));
+        h = _w.Linear($"{l}.mlp.fc1", h, $"{l}.mlp.fc1.weight", $"{l}.mlp.fc1.bias");
         h = g.Gelu($"{l}.mlp.act", h);
-        h = g.Linear($"{l}.mlp.fc2", h, _w.LinearWeight($"{l}.mlp.fc2.weight"), _w.Tensor($"{l}.mlp.fc2.bias"));
+        h = _w.Linear($"{l}.mlp.fc2", h, $"{l}.mlp.fc2.weight", $"{l}.mlp.fc2.bias");
         return g.Mul($"{l}/ls2", h, _w.Tensor($"{l}.ls2"));
     }
 
@@ -199,8 +199,7 @@ internal sealed class InternVitGraph
     {
         var g = _g;
         int heads = _vision.NumAttentionHeads, headDim = _vision.HeadDim;
-        string qkv = g.Linear($"{module}.qkv", x, _w.LinearWeight($"{module}.qkv.weight"),
-            _vision.QkvBias ? _w.Tensor($"{module}.qkv.bias") : null);                                  // [N, L, 3C]
+        string qkv = _w.Linear($"{module}.qkv", x, $"{module}.qkv.weight", _vision.QkvBias ? $"{module}.qkv.bias" : null);                                  // [N, L, 3C]
         var qkvParts = g.Node("Split", [qkv], $"{module}/split_qkv", outputs: 3, attributes: [OnnxAttr.Int("axis", -1), OnnxAttr.Int("num_outputs", 3)]);
         string q = qkvParts[0], k = qkvParts[1], v = qkvParts[2];                                     // each [N, L, C]
         if (_vision.QkNormalization)
@@ -211,7 +210,7 @@ internal sealed class InternVitGraph
         }
         string context = g.Node("MultiHeadAttention", [q, k, v], $"{module}/attention", domain: OnnxGraphBuilder.MicrosoftDomain,
             attributes: [OnnxAttr.Int("num_heads", heads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(headDim))])[0];   // [N, L, C]
-        return g.Linear($"{module}.proj", context, _w.LinearWeight($"{module}.proj.weight"), _w.Tensor($"{module}.proj.bias"));
+        return _w.Linear($"{module}.proj", context, $"{module}.proj.weight", $"{module}.proj.bias");
     }
 
     /// <summary>
@@ -236,9 +235,9 @@ internal sealed class InternVitGraph
     {
         var g = _g;
         x = g.LayerNormalization("mlp1.0", x, _w.Tensor("mlp1.0.weight"), _w.Tensor("mlp1.0.bias"), 1e-5f);
-        x = g.Linear("mlp1.1", x, _w.LinearWeight("mlp1.1.weight"), _w.Tensor("mlp1.1.bias"));
+        x = _w.Linear("mlp1.1", x, "mlp1.1.weight", "mlp1.1.bias");
         x = g.Gelu("mlp1.2", x);
-        return g.Linear("mlp1.3", x, _w.LinearWeight("mlp1.3.weight"), _w.Tensor("mlp1.3.bias"));
+        return _w.Linear("mlp1.3", x, "mlp1.3.weight", "mlp1.3.bias");
     }
 
     /// <summary>

@@ -136,8 +136,7 @@ internal sealed class Qwen2Graph
         // lm_head on the last logits_to_keep positions (0 keeps all, as in Hugging Face).
         string start = g.Op("Neg", "lm_head/start", [LogitsToKeep]);
         x = g.Op("Slice", "lm_head/keep", [x, start, g.Int64s("lm_head/end", long.MaxValue), g.Int64s("lm_head/axis", 1)]);
-        string head = _config.TieWordEmbeddings ? _w.LinearWeight(EmbedTokensKey) : _w.LinearWeight(LmHeadKey);
-        string logits = g.MatMul("lm_head", x, head);
+        string logits = _w.Linear("lm_head", x, _config.TieWordEmbeddings ? EmbedTokensKey : LmHeadKey, null);
         var outputs = Outputs;
         g.Output(logits, Logits, OrtElementType.Float, outputs[0].Dims);
         for (int i = 0; i < _config.NumHiddenLayers; i++)
@@ -218,7 +217,7 @@ internal sealed class Qwen2Graph
     {
         var g = _g;
         string Project(string name) =>
-            g.Linear($"{module}.{name}", x, _w.LinearWeight($"{module}.{name}.weight"), _w.Tensor($"{module}.{name}.bias"));   // [B, S, heads·d]
+            _w.Linear($"{module}.{name}", x, $"{module}.{name}.weight", $"{module}.{name}.bias");   // [B, S, heads·d]
         string Rotary(string name, string y, int heads) => g.Node("RotaryEmbedding", [y, PositionIds, cos, sin], name, domain: OnnxGraphBuilder.MicrosoftDomain,
             attributes: [OnnxAttr.Int("interleaved", 0), OnnxAttr.Int("num_heads", heads)])[0];
         string q = Rotary($"{module}/q_rotary", Project("q_proj"), Heads);
@@ -229,16 +228,16 @@ internal sealed class Qwen2Graph
             domain: OnnxGraphBuilder.MicrosoftDomain, outputNames: [null!, PresentKey(layer), PresentValue(layer)],
             attributes: [OnnxAttr.Int("num_heads", Heads), OnnxAttr.Int("kv_num_heads", KvHeads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(HeadDim))]);
         _presents.Add((attention[1], attention[2]));
-        return g.Linear($"{module}.o_proj", attention[0], _w.LinearWeight($"{module}.o_proj.weight"), null);                 // [B, S, H]
+        return _w.Linear($"{module}.o_proj", attention[0], $"{module}.o_proj.weight", null);                 // [B, S, H]
     }
 
     /// <summary>Qwen2MLP: down(silu(gate(x)) · up(x)).</summary>
     private string Mlp(string module, string x)
     {
         var g = _g;
-        string gate = g.Linear($"{module}.gate_proj", x, _w.LinearWeight($"{module}.gate_proj.weight"), null);
-        string up = g.Linear($"{module}.up_proj", x, _w.LinearWeight($"{module}.up_proj.weight"), null);
+        string gate = _w.Linear($"{module}.gate_proj", x, $"{module}.gate_proj.weight", null);
+        string up = _w.Linear($"{module}.up_proj", x, $"{module}.up_proj.weight", null);
         string silu = g.Mul($"{module}.act_fn", gate, g.Op("Sigmoid", $"{module}/sigmoid", [gate]));
-        return g.Linear($"{module}.down_proj", g.Mul($"{module}/gate_times_up", silu, up), _w.LinearWeight($"{module}.down_proj.weight"), null);
+        return _w.Linear($"{module}.down_proj", g.Mul($"{module}/gate_times_up", silu, up), $"{module}.down_proj.weight", null);
     }
 }

@@ -30,6 +30,9 @@ public sealed class LanguageModel : IDisposable
         }
     }
 
+    /// <summary>The decoder graph's session (for profiling).</summary>
+    internal OrtSession Session => _session;
+
     /// <summary>Decoder layers.</summary>
     public int Layers { get; }
 
