@@ -72,9 +72,10 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         var (ttftMs, firstPromptTokens, tokensPerSecond) = MeasureFirstTokenAndDecode(model);
         log.WriteLine($"time to first token: {ttftMs:0} ms; decode {tokensPerSecond:0.0} tokens/s");
 
-        if (options.ProfileDirectory is not null) Profile(modelDir);
         using var process = Process.GetCurrentProcess();
         process.Refresh();
+        long peakRss = process.PeakWorkingSet64; // before profiling, which opens the model a second time
+        if (options.ProfileDirectory is not null) Profile(modelDir);
         return new ModelBenchResult
         {
             Shape = options.Shape,
@@ -95,7 +96,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
             TimeToFirstTokenMs = ttftMs,
             GenTokens = options.GenTokens,
             DecodeTokensPerSecond = tokensPerSecond,
-            PeakRssBytes = process.PeakWorkingSet64,
+            PeakRssBytes = peakRss,
             WeightBytes = WeightBytes(modelDir),
             Note = "time to first token and decode run LanguageModel.Forward with greedy argmax (EOS ignored); the generation loop is not merged yet",
         };
