@@ -11,8 +11,20 @@ internal readonly record struct ExpectedTensor(string Name, long[] Shape);
 /// tensor when the graph asks for it, so only one tensor is in memory at a time, and it records what was used, so the
 /// converter can prove that the builder consumed exactly the tensors it declared.
 /// </summary>
-internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBuilder graph)
+/// <param name="checkpoint">Where tensors come from.</param>
+/// <param name="graph">Where initializers and Linear nodes go.</param>
+/// <param name="linearBits">Null keeps Linear weights in float32; 4 or 8 quantizes them for MatMulNBits.</param>
+internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBuilder graph, int? linearBits = null)
 {
+    /// <summary>Weights per quantization block along the input dimension.</summary>
+    public const int BlockSize = 32;
+
+    /// <summary>
+    /// MatMulNBits' accuracy_level: 4 lets the kernel quantize activations to int8 per block and use integer dot
+    /// products (VNNI); the weights are what was quantized at conversion either way.
+    /// </summary>
+    public const int AccuracyLevel = 4;
+
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
     /// <summary>Keys read so far.</summary>
@@ -42,6 +54,30 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
             for (int c = 0; c < columns; c++) transposed[(long)c * rows + r] = row[c];
         }
         return graph.Initializer<float>(key, transposed, columns, rows);
+    }
+
+    /// <summary>
+    /// A Linear layer y = x Wᵀ + b over the checkpoint's weight W [out, in] (and bias b when <paramref name="biasKey"/>
+    /// is given): a MatMul over Wᵀ in float32, or MatMulNBits over W quantized blockwise (see <see cref="BlockQuantizer"/>).
+    /// </summary>
+    public string Linear(string name, string x, string weightKey, string? biasKey)
+    {
+        string y = linearBits is int bits ? QuantizedMatMul(name, x, weightKey, bits) : graph.MatMul(name + "/MatMul", x, LinearWeight(weightKey));
+        return biasKey is null ? y : graph.Add(name + "/Add", y, Tensor(biasKey));
+    }
+
+    private string QuantizedMatMul(string name, string x, string key, int bits)
+    {
+        long[] shape = checkpoint.GetInfo(key).Shape;
+        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
+        int n = checked((int)shape[0]), k = checked((int)shape[1]);
+        var q = BlockQuantizer.Quantize(Read(key), n, k, bits, BlockSize);
+        string packed = graph.Initializer(key, OrtElementType.UInt8, q.Packed, n, q.Blocks, q.BlobSize);
+        string scales = graph.Initializer<float>(key + "_scales", q.Scales, q.Scales.Length);
+        string zeroPoints = graph.Initializer(key + "_zero_points", OrtElementType.UInt8, q.ZeroPoints, q.ZeroPoints.Length);
+        return graph.Node("MatMulNBits", [x, packed, scales, zeroPoints], name + "/MatMulNBits", domain: OnnxGraphBuilder.MicrosoftDomain,
+            attributes: [OnnxAttr.Int("K", k), OnnxAttr.Int("N", n), OnnxAttr.Int("bits", bits), OnnxAttr.Int("block_size", BlockSize),
+                OnnxAttr.Int("accuracy_level", AccuracyLevel)])[0];
     }
 
     /// <summary>Reads a tensor for a computation done at conversion time (e.g. resampling the position grid).</summary>

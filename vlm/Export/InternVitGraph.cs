@@ -104,12 +104,16 @@ internal sealed class InternVitGraph
         _w = w;
         string pixelValues = g.Input(PixelValues, OrtElementType.Float, Inputs[0].Dims);
 
+        // The residual stream x carries a block output still to be added ("pending"), which the next norm adds in the
+        // same kernel (SkipLayerNormalization returns both the normalized sum and the sum).
         string x = Embed(pixelValues);                                       // [N, 1 + P², C]
+        string? pending = null;
         for (int i = 0; i < LayersUsed; i++)
         {
             progress?.Invoke($"vision layer {i + 1}/{LayersUsed}");
-            x = EncoderLayer(i, x);
+            pending = EncoderLayer(i, ref x, pending);
         }
+        if (pending is not null) x = g.Add("vision_model.encoder/residual_last", x, pending);
 
         // extract_feature: drop CLS, square the tokens, pixel shuffle, project into the LLM's width.
         x = g.Op("Slice", "extract_feature/drop_cls", [x, g.Int64s("one", 1), g.Int64s("int64_max", long.MaxValue), g.Int64s("axis_1", 1)]);
@@ -154,41 +158,48 @@ internal sealed class InternVitGraph
         return _g.Initializer<float>(key, resampled, 1, 1 + target * target, Width);
     }
 
-    /// <summary>InternVisionEncoderLayer: x += ls1 · attn(norm1(x)); x += ls2 · mlp(norm2(x)).</summary>
-    private string EncoderLayer(int i, string x)
+    /// <summary>
+    /// InternVisionEncoderLayer: x += ls1 · attn(norm1(x)); x += ls2 · mlp(norm2(x)). Each addition is fused into the
+    /// norm that follows it; the last one (ls2 · mlp) is returned for the next layer's norm1 to add.
+    /// </summary>
+    private string EncoderLayer(int i, ref string x, string? pending)
     {
         var g = _g;
         string l = $"vision_model.encoder.layers.{i}";
-        string h = Norm($"{l}.norm1", x);
+        (string h, x) = AddAndNorm($"{l}.norm1", x, pending);
         h = Attention($"{l}.attn", h);
-        x = g.Add($"{l}/residual_attn", x, g.Mul($"{l}/ls1", h, _w.Tensor($"{l}.ls1")));
-
-        h = Norm($"{l}.norm2", x);
-        h = g.Linear($"{l}.mlp.fc1", h, _w.LinearWeight($"{l}.mlp.fc1.weight"), _w.Tensor($"{l}.mlp.fc1.bias"));
+        (h, x) = AddAndNorm($"{l}.norm2", x, g.Mul($"{l}/ls1", h, _w.Tensor($"{l}.ls1")));
+        h = _w.Linear($"{l}.mlp.fc1", h, $"{l}.mlp.fc1.weight", $"{l}.mlp.fc1.bias");
         h = g.Gelu($"{l}.mlp.act", h);
-        h = g.Linear($"{l}.mlp.fc2", h, _w.LinearWeight($"{l}.mlp.fc2.weight"), _w.Tensor($"{l}.mlp.fc2.bias"));
-        return g.Add($"{l}/residual_mlp", x, g.Mul($"{l}/ls2", h, _w.Tensor($"{l}.ls2")));
+        h = _w.Linear($"{l}.mlp.fc2", h, $"{l}.mlp.fc2.weight", $"{l}.mlp.fc2.bias");
+        return g.Mul($"{l}/ls2", h, _w.Tensor($"{l}.ls2"));
     }
 
-    /// <summary>norm_type: LayerNorm (with bias) or RMSNorm (weight only), eps = layer_norm_eps.</summary>
-    private string Norm(string module, string x)
+    /// <summary>
+    /// x += pending (when there is one), then norm_type: LayerNorm (with bias) or RMSNorm (weight only), eps =
+    /// layer_norm_eps; returns (normalized, new x).
+    /// </summary>
+    private (string Normalized, string Sum) AddAndNorm(string module, string x, string? pending)
     {
         float eps = (float)_vision.LayerNormEps;
-        return _vision.NormType == "layer_norm"
-            ? _g.LayerNormalization(module, x, _w.Tensor($"{module}.weight"), _w.Tensor($"{module}.bias"), eps)
-            : _g.RmsNormalization(module, x, _w.Tensor($"{module}.weight"), eps);
+        bool layerNorm = _vision.NormType == "layer_norm";
+        string weight = _w.Tensor($"{module}.weight");
+        string? bias = layerNorm ? _w.Tensor($"{module}.bias") : null;
+        if (pending is null)
+            return (layerNorm ? _g.LayerNormalization(module, x, weight, bias, eps) : _g.RmsNormalization(module, x, weight, eps), x);
+        return layerNorm ? _g.SkipLayerNormalization(module, pending, x, weight, bias, eps) : _g.SkipRmsNormalization(module, pending, x, weight, eps);
     }
 
     /// <summary>
     /// InternAttention (naive path): fused qkv, optional RMSNorm of q and k over the full width before the heads split,
-    /// softmax((q·d^-½) kᵀ) v over all tokens without a mask, then proj.
+    /// softmax((q·d^-½) kᵀ) v per head over all tokens without a mask, then proj. The per-head attention is ORT's
+    /// MultiHeadAttention on [N, L, C] inputs (heads split and merged inside the kernel).
     /// </summary>
     private string Attention(string module, string x)
     {
         var g = _g;
         int heads = _vision.NumAttentionHeads, headDim = _vision.HeadDim;
-        string qkv = g.Linear($"{module}.qkv", x, _w.LinearWeight($"{module}.qkv.weight"),
-            _vision.QkvBias ? _w.Tensor($"{module}.qkv.bias") : null);                                  // [N, L, 3C]
+        string qkv = _w.Linear($"{module}.qkv", x, $"{module}.qkv.weight", _vision.QkvBias ? $"{module}.qkv.bias" : null);                                  // [N, L, 3C]
         var qkvParts = g.Node("Split", [qkv], $"{module}/split_qkv", outputs: 3, attributes: [OnnxAttr.Int("axis", -1), OnnxAttr.Int("num_outputs", 3)]);
         string q = qkvParts[0], k = qkvParts[1], v = qkvParts[2];                                     // each [N, L, C]
         if (_vision.QkNormalization)
@@ -197,16 +208,9 @@ internal sealed class InternVitGraph
             q = g.RmsNormalization($"{module}.q_norm", q, _w.Tensor($"{module}.q_norm.weight"), eps);
             k = g.RmsNormalization($"{module}.k_norm", k, _w.Tensor($"{module}.k_norm.weight"), eps);
         }
-        string headsShape = g.Int64s($"{module}/heads_shape", 0, 0, heads, headDim);
-        q = g.Transpose($"{module}/q_heads", g.Reshape($"{module}/q_split", q, headsShape), 0, 2, 1, 3);   // [N, heads, L, d]
-        k = g.Transpose($"{module}/k_heads_t", g.Reshape($"{module}/k_split", k, headsShape), 0, 2, 3, 1); // [N, heads, d, L]
-        v = g.Transpose($"{module}/v_heads", g.Reshape($"{module}/v_split", v, headsShape), 0, 2, 1, 3);   // [N, heads, L, d]
-
-        q = g.Mul($"{module}/scale", q, g.Scalar($"{module}/scale_value", 1f / MathF.Sqrt(headDim)));
-        string probs = g.Softmax($"{module}/softmax", g.MatMul($"{module}/scores", q, k));
-        string context = g.Transpose($"{module}/merge_heads", g.MatMul($"{module}/context", probs, v), 0, 2, 1, 3); // [N, L, heads, d]
-        context = g.Reshape($"{module}/merge", context, g.Int64s($"{module}/merge_shape", 0, 0, Width));
-        return g.Linear($"{module}.proj", context, _w.LinearWeight($"{module}.proj.weight"), _w.Tensor($"{module}.proj.bias"));
+        string context = g.Node("MultiHeadAttention", [q, k, v], $"{module}/attention", domain: OnnxGraphBuilder.MicrosoftDomain,
+            attributes: [OnnxAttr.Int("num_heads", heads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(headDim))])[0];   // [N, L, C]
+        return _w.Linear($"{module}.proj", context, $"{module}.proj.weight", $"{module}.proj.bias");
     }
 
     /// <summary>
@@ -231,9 +235,9 @@ internal sealed class InternVitGraph
     {
         var g = _g;
         x = g.LayerNormalization("mlp1.0", x, _w.Tensor("mlp1.0.weight"), _w.Tensor("mlp1.0.bias"), 1e-5f);
-        x = g.Linear("mlp1.1", x, _w.LinearWeight("mlp1.1.weight"), _w.Tensor("mlp1.1.bias"));
+        x = _w.Linear("mlp1.1", x, "mlp1.1.weight", "mlp1.1.bias");
         x = g.Gelu("mlp1.2", x);
-        return g.Linear("mlp1.3", x, _w.LinearWeight("mlp1.3.weight"), _w.Tensor("mlp1.3.bias"));
+        return _w.Linear("mlp1.3", x, "mlp1.3.weight", "mlp1.3.bias");
     }
 
     /// <summary>

@@ -11,7 +11,12 @@ namespace InternVit.SK.Export;
 /// <summary>How <see cref="ModelConverter"/> converts.</summary>
 public sealed record ConversionOptions
 {
-    /// <summary>Weight precision of the graphs; <c>fp32</c> is the one supported today.</summary>
+    /// <summary>
+    /// Weight precision of the graphs (<see cref="ModelConverter.SupportedPrecisions"/>): <c>fp32</c>; <c>int8</c>, every
+    /// Linear weight (vision and LLM) quantized to 8 bits in blocks of 32 for ONNX Runtime's MatMulNBits; <c>int4</c>,
+    /// the LLM's Linear weights (lm_head included) in 4 bits and the vision graph's in 8 bits. Norms, biases, the
+    /// patch embedding and the token-embedding table stay as they are.
+    /// </summary>
     public string Precision { get; init; } = "fp32";
 
     /// <summary>Replace an existing model folder instead of leaving it as it is.</summary>
@@ -42,7 +47,7 @@ public sealed record ConversionResult(string OutputDirectory, bool Converted, st
 public static class ModelConverter
 {
     /// <summary>Precisions <see cref="ConversionOptions.Precision"/> accepts.</summary>
-    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32"];
+    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32", "int8", "int4"];
 
     /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
     public static IReadOnlyList<string> SupportedLlmArchitectures { get; } = ["Qwen2ForCausalLM"];
@@ -121,17 +126,17 @@ public static class ModelConverter
             var used = new HashSet<string>(StringComparer.Ordinal);
             var metadata = new[] { new KeyValuePair<string, string>("source_sha256", sourceInfo.Sha256) };
 
-            void BuildGraph(int step, string stage, string file, string graphName, Action<OnnxGraphBuilder, GraphWeights, Action<string>> build)
+            void BuildGraph(int step, string stage, string file, string graphName, int? linearBits, Action<OnnxGraphBuilder, GraphWeights, Action<string>> build)
             {
                 Report(progress, step, stage, "");
                 using var g = new OnnxGraphBuilder(Path.Combine(staging, file), graphName);
-                var w = new GraphWeights(checkpoint, g);
+                var w = new GraphWeights(checkpoint, g, linearBits);
                 build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, step, stage, detail); });
                 g.Save(Version, metadata);
                 used.UnionWith(w.Used);
             }
-            BuildGraph(3, "vision graph", VisionFile, "internvit", vision.Build);
-            BuildGraph(4, "decoder graph", DecoderFile, "qwen2", decoder.Build);
+            BuildGraph(3, "vision graph", VisionFile, "internvit", VisionLinearBits(options.Precision), vision.Build);
+            BuildGraph(4, "decoder graph", DecoderFile, "qwen2", LlmLinearBits(options.Precision), decoder.Build);
 
             Report(progress, 5, "embeddings and tokenizer", "");
             var embedInfo = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
@@ -156,6 +161,10 @@ public static class ModelConverter
             throw;
         }
     }
+
+    private static int? VisionLinearBits(string precision) => precision is "int8" or "int4" ? 8 : null;
+
+    private static int? LlmLinearBits(string precision) => precision switch { "int8" => 8, "int4" => 4, _ => null };
 
     private static string Version => typeof(ModelConverter).Assembly.GetName().Version?.ToString() ?? "0";
 

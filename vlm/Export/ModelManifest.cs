@@ -10,7 +10,7 @@ namespace InternVit.SK.Export;
 /// a model exactly when this file is present and valid; the converter writes it last.
 /// </summary>
 /// <remarks>
-/// Schema, format version 1 (all names snake_case):
+/// Schema, format version 2 (all names snake_case; version 2 changed the decoder to a preallocated, shared past/present KV buffer):
 /// <code>
 /// format            "internvit-sk-model"
 /// format_version    1
@@ -37,7 +37,7 @@ public sealed record ModelManifest
     public const string FormatName = "internvit-sk-model";
 
     /// <summary>The format version this library writes and reads.</summary>
-    public const int CurrentFormatVersion = 1;
+    public const int CurrentFormatVersion = 2;
 
     /// <summary>Always <see cref="FormatName"/>.</summary>
     [JsonPropertyName("format")] public string Format { get; init; } = FormatName;

@@ -229,6 +229,17 @@ internal sealed class OnnxGraphBuilder : IDisposable
         return (outputs[0], outputs[3]);
     }
 
+    /// <summary>
+    /// com.microsoft SkipSimplifiedLayerNormalization: s = x + skip; returns (RMSNorm(s) · scale, s).
+    /// </summary>
+    public (string Normalized, string Sum) SkipRmsNormalization(string name, string x, string skip, string scale, float epsilon)
+    {
+        var outputs = Node("SkipSimplifiedLayerNormalization", [x, skip, scale], name,
+            domain: MicrosoftDomain, attributes: [OnnxAttr.Float("epsilon", epsilon)],
+            outputNames: [$"{name}/output_0", "", "", $"{name}/output_3"]);
+        return (outputs[0], outputs[3]);
+    }
+
     // ---- saving ----
 
     /// <summary>Writes the model (and closes the external data file), then moves both under their final names.</summary>

@@ -48,8 +48,8 @@ internal sealed class Qwen2Graph
             };
             for (int i = 0; i < _config.NumHiddenLayers; i++)
             {
-                ports.Add(new(PastKey(i), OrtElementType.Float, ["batch", KvHeads, "past_sequence", HeadDim]));
-                ports.Add(new(PastValue(i), OrtElementType.Float, ["batch", KvHeads, "past_sequence", HeadDim]));
+                ports.Add(new(PastKey(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
+                ports.Add(new(PastValue(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
             }
             return ports.ToArray();
         }
@@ -62,8 +62,8 @@ internal sealed class Qwen2Graph
             var ports = new List<GraphPort> { new(Logits, OrtElementType.Float, ["batch", "kept_sequence", _config.VocabSize]) };
             for (int i = 0; i < _config.NumHiddenLayers; i++)
             {
-                ports.Add(new(PresentKey(i), OrtElementType.Float, ["batch", KvHeads, "total_sequence", HeadDim]));
-                ports.Add(new(PresentValue(i), OrtElementType.Float, ["batch", KvHeads, "total_sequence", HeadDim]));
+                ports.Add(new(PresentKey(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
+                ports.Add(new(PresentValue(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
             }
             return ports.ToArray();
         }
@@ -119,21 +119,24 @@ internal sealed class Qwen2Graph
         var inputs = Inputs;
         foreach (var port in inputs) g.Input(port.Name, port.Type, port.Dims);
 
+        var (seqlensK, totalLength) = SequenceLengths();
+        var (cos, sin) = RotaryCaches();                           // [max_positions, d/2] each
+
+        // The residual stream x carries a block output still to be added ("pending"): SkipSimplifiedLayerNormalization
+        // adds it and normalizes in one kernel, returning (rms_norm(x + pending), x + pending).
         string x = InputsEmbeds;                                   // [B, S, H]
-        string mask = CausalMask();                                // [B, 1, 1, S, T] additive
-        var (cos, sin) = RotaryEmbedding();                        // [B, 1, S, d] each
+        string? pending = null;
         for (int i = 0; i < _config.NumHiddenLayers; i++)
         {
             progress?.Invoke($"decoder layer {i + 1}/{_config.NumHiddenLayers}");
-            x = DecoderLayer(i, x, mask, cos, sin);
+            pending = DecoderLayer(i, ref x, pending, seqlensK, totalLength, cos, sin);
         }
-        x = g.RmsNormalization($"{Model}.norm", x, _w.Tensor($"{Model}.norm.weight"), Eps);
+        (x, _) = AddAndNorm($"{Model}.norm", x, pending);
 
         // lm_head on the last logits_to_keep positions (0 keeps all, as in Hugging Face).
         string start = g.Op("Neg", "lm_head/start", [LogitsToKeep]);
         x = g.Op("Slice", "lm_head/keep", [x, start, g.Int64s("lm_head/end", long.MaxValue), g.Int64s("lm_head/axis", 1)]);
-        string head = _config.TieWordEmbeddings ? _w.LinearWeight(EmbedTokensKey) : _w.LinearWeight(LmHeadKey);
-        string logits = g.MatMul("lm_head", x, head);
+        string logits = _w.Linear("lm_head", x, _config.TieWordEmbeddings ? EmbedTokensKey : LmHeadKey, null);
         var outputs = Outputs;
         g.Output(logits, Logits, OrtElementType.Float, outputs[0].Dims);
         for (int i = 0; i < _config.NumHiddenLayers; i++)
@@ -146,110 +149,95 @@ internal sealed class Qwen2Graph
     private float Eps => (float)_config.RmsNormEps;
 
     /// <summary>
-    /// Key j is visible to query i when j ≤ past + i (causal) and attention_mask[b, j] is 1 (padding).
-    /// Masked scores get float.MinValue added, as Hugging Face does, so even a fully masked row stays finite.
+    /// What GroupQueryAttention needs from attention_mask [B, T] (all ones; T = past + S): seqlens_k = Σ mask − 1, the
+    /// index of each sequence's last position, and total_sequence_length = T. Attention is causal: query i sees keys
+    /// j ≤ past + i, which is what the Hugging Face additive mask gives for an unpadded sequence.
     /// </summary>
-    private string CausalMask()
+    private (string SeqlensK, string TotalLength) SequenceLengths()
     {
         var g = _g;
-        string seq = g.Op("Shape", "mask/sequence", [InputsEmbeds], OnnxAttr.Int("start", 1), OnnxAttr.Int("end", 2));
-        string total = g.Op("Shape", "mask/total", [AttentionMask], OnnxAttr.Int("start", 1), OnnxAttr.Int("end", 2));
-        string past = g.Op("Sub", "mask/past", [total, seq]);
-        string zero = g.Initializer<long>("mask/zero", [0]);
-        string one = g.Initializer<long>("mask/one", [1]);
-        string Scalar(string name, string v) => g.Op("Squeeze", name, [v]);
-        string queryPositions = g.Op("Range", "mask/query_positions", [Scalar("mask/past_scalar", past), Scalar("mask/total_scalar", total), Scalar("mask/step", one)]);
-        string keyPositions = g.Op("Range", "mask/key_positions", [Scalar("mask/zero_scalar", zero), Scalar("mask/total_scalar_2", total), Scalar("mask/step_2", one)]);
-        string causal = g.Op("LessOrEqual", "mask/causal",                                               // [S, T]
-            [g.Op("Unsqueeze", "mask/keys_row", [keyPositions, zero]), g.Op("Unsqueeze", "mask/queries_column", [queryPositions, one])]);
-        string padding = g.Op("Unsqueeze", "mask/padding", [g.Op("Cast", "mask/padding_bool", [AttentionMask], OnnxAttr.Int("to", (int)OrtElementType.Bool)), one]); // [B, 1, T]
-        string allowed = g.Op("And", "mask/allowed", [causal, padding]);                                 // [B, S, T]
-        string additive = g.Op("Where", "mask/additive", [allowed, g.Scalar("mask/visible", 0f), g.Scalar("mask/hidden", float.MinValue)]);
-        return g.Op("Unsqueeze", "mask/for_groups", [additive, g.Int64s("mask/group_axes", 1, 2)]);     // [B, 1, 1, S, T]
-    }
-
-    /// <summary>Qwen2RotaryEmbedding: angle = position · inv_freq (float32); cos/sin of cat(angles, angles).</summary>
-    private (string Cos, string Sin) RotaryEmbedding()
-    {
-        var g = _g;
-        int half = HeadDim / 2;
-        var invFreq = new float[half];
-        float theta = (float)_config.RopeTheta;
-        for (int j = 0; j < half; j++) invFreq[j] = 1f / MathF.Pow(theta, 2f * j / HeadDim);
-        string positions = g.Op("Unsqueeze", "rotary/positions", [g.Op("Cast", "rotary/positions_float", [PositionIds], OnnxAttr.Int("to", (int)OrtElementType.Float)), g.Int64s("rotary/last_axis", -1)]);
-        string angles = g.Mul("rotary/angles", positions, g.Initializer<float>("rotary/inv_freq", invFreq, half)); // [B, S, d/2]
-        string emb = g.Op("Concat", "rotary/emb", [angles, angles], OnnxAttr.Int("axis", -1));                      // [B, S, d]
-        string headAxis = g.Int64s("rotary/head_axis", 1);
-        return (g.Op("Unsqueeze", "rotary/cos", [g.Op("Cos", "rotary/cos_raw", [emb]), headAxis]),
-                g.Op("Unsqueeze", "rotary/sin", [g.Op("Sin", "rotary/sin_raw", [emb]), headAxis]));
-    }
-
-    /// <summary>Qwen2DecoderLayer: x += attn(input_layernorm(x)); x += mlp(post_attention_layernorm(x)).</summary>
-    private string DecoderLayer(int i, string x, string mask, string cos, string sin)
-    {
-        var g = _g;
-        string l = $"{Model}.layers.{i}";
-        string h = g.RmsNormalization($"{l}.input_layernorm", x, _w.Tensor($"{l}.input_layernorm.weight"), Eps);
-        h = Attention(i, $"{l}.self_attn", h, mask, cos, sin);
-        x = g.Add($"{l}/residual_attn", x, h);
-        h = g.RmsNormalization($"{l}.post_attention_layernorm", x, _w.Tensor($"{l}.post_attention_layernorm.weight"), Eps);
-        h = Mlp($"{l}.mlp", h);
-        return g.Add($"{l}/residual_mlp", x, h);
+        string sum = g.Op("ReduceSum", "attention/mask_sum", [AttentionMask, g.Int64s("attention/sum_axis", 1)], OnnxAttr.Int("keepdims", 0));
+        string seqlensK = g.Op("Cast", "attention/seqlens_k", [g.Op("Sub", "attention/last_index", [sum, g.Initializer<long>("attention/one", [1])])],
+            OnnxAttr.Int("to", (int)OrtElementType.Int32));                                               // [B] int32
+        string total = g.Op("Shape", "attention/total", [AttentionMask], OnnxAttr.Int("start", 1), OnnxAttr.Int("end", 2));
+        return (seqlensK, g.Op("Cast", "attention/total_sequence_length", [total], OnnxAttr.Int("to", (int)OrtElementType.Int32))); // [1] int32
     }
 
     /// <summary>
-    /// Qwen2Attention with grouped-query attention: q/k/v projections (with bias), RoPE on q and k, the new k/v appended
-    /// to the past, then softmax(q kᵀ / √d + mask) v per KV group (query head h uses KV head h / n_rep), then o_proj.
+    /// Qwen2RotaryEmbedding as tables: cos/sin[p, j] = cos/sin(p · inv_freq[j]) in float32 for every position the
+    /// context window holds, inv_freq[j] = θ^(−2j/d). ORT's RotaryEmbedding reads row position_ids[b, s].
     /// </summary>
-    private string Attention(int layer, string module, string x, string mask, string cos, string sin)
+    private (string Cos, string Sin) RotaryCaches()
     {
-        var g = _g;
-        int groups = Heads / KvHeads;
-        string Project(string name, int heads)
-        {
-            string y = g.Linear($"{module}.{name}", x, _w.LinearWeight($"{module}.{name}.weight"), _w.Tensor($"{module}.{name}.bias"));
-            y = g.Reshape($"{module}/{name}_split", y, g.Int64s($"{module}/{name}_shape", 0, 0, heads, HeadDim));
-            return g.Transpose($"{module}/{name}_heads", y, 0, 2, 1, 3);                                 // [B, heads, S, d]
-        }
-        string q = ApplyRotary($"{module}/q_rotary", Project("q_proj", Heads), cos, sin);
-        string k = ApplyRotary($"{module}/k_rotary", Project("k_proj", KvHeads), cos, sin);
-        string v = Project("v_proj", KvHeads);
-
-        string keys = g.Op("Concat", $"{module}/present_key", [PastKey(layer), k], OnnxAttr.Int("axis", 2));     // [B, kv, T, d]
-        string values = g.Op("Concat", $"{module}/present_value", [PastValue(layer), v], OnnxAttr.Int("axis", 2));
-        _presents.Add((keys, values));
-
-        // Group the query heads by the KV head they share: [B, kv, n_rep, S, d] against [B, kv, 1, T, d].
-        string groupAxis = g.Int64s($"{module}/group_axis", 2);
-        string qGrouped = g.Reshape($"{module}/q_groups", q, g.Int64s($"{module}/q_groups_shape", 0, KvHeads, groups, -1, HeadDim));
-        string kT = g.Transpose($"{module}/k_t", g.Op("Unsqueeze", $"{module}/k_group", [keys, groupAxis]), 0, 1, 2, 4, 3);
-        string vGrouped = g.Op("Unsqueeze", $"{module}/v_group", [values, groupAxis]);
-
-        string scores = g.Mul($"{module}/scale", g.MatMul($"{module}/scores", qGrouped, kT), g.Scalar($"{module}/scaling", 1f / MathF.Sqrt(HeadDim)));
-        string probs = g.Softmax($"{module}/softmax", g.Add($"{module}/mask", scores, mask));
-        string context = g.MatMul($"{module}/context", probs, vGrouped);                                 // [B, kv, n_rep, S, d]
-        context = g.Reshape($"{module}/ungroup", context, g.Int64s($"{module}/ungroup_shape", 0, Heads, -1, HeadDim));
-        context = g.Transpose($"{module}/merge_heads", context, 0, 2, 1, 3);                              // [B, S, heads, d]
-        context = g.Reshape($"{module}/merge", context, g.Int64s($"{module}/merge_shape", 0, 0, Heads * HeadDim));
-        return g.Linear($"{module}.o_proj", context, _w.LinearWeight($"{module}.o_proj.weight"), null);
+        int half = HeadDim / 2, positions = _config.MaxPositionEmbeddings;
+        var invFreq = new float[half];
+        float theta = (float)_config.RopeTheta;
+        for (int j = 0; j < half; j++) invFreq[j] = 1f / MathF.Pow(theta, 2f * j / HeadDim);
+        var cos = new float[positions * half];
+        var sin = new float[positions * half];
+        for (int p = 0; p < positions; p++)
+            for (int j = 0; j < half; j++)
+            {
+                float angle = p * invFreq[j];
+                cos[p * half + j] = MathF.Cos(angle);
+                sin[p * half + j] = MathF.Sin(angle);
+            }
+        return (_g.Initializer<float>("rotary/cos_cache", cos, positions, half), _g.Initializer<float>("rotary/sin_cache", sin, positions, half));
     }
 
-    /// <summary>apply_rotary_pos_emb: x·cos + rotate_half(x)·sin, rotate_half(x) = cat(-x₂, x₁) over the two halves of d.</summary>
-    private string ApplyRotary(string name, string x, string cos, string sin)
+    /// <summary>x += pending (when there is one), then RMSNorm; returns (normalized, new x).</summary>
+    private (string Normalized, string Sum) AddAndNorm(string module, string x, string? pending)
+    {
+        string weight = _w.Tensor($"{module}.weight");
+        if (pending is null) return (_g.RmsNormalization(module, x, weight, Eps), x);
+        return _g.SkipRmsNormalization(module, pending, x, weight, Eps);
+    }
+
+    /// <summary>
+    /// Qwen2DecoderLayer: x += attn(input_layernorm(x)); x += mlp(post_attention_layernorm(x)). The first addition is
+    /// fused into post_attention_layernorm; the MLP output is returned, for the next norm to add.
+    /// </summary>
+    private string DecoderLayer(int i, ref string x, string? pending, string seqlensK, string totalLength, string cos, string sin)
+    {
+        string l = $"{Model}.layers.{i}";
+        (string h, x) = AddAndNorm($"{l}.input_layernorm", x, pending);
+        h = Attention(i, $"{l}.self_attn", h, seqlensK, totalLength, cos, sin);
+        (h, x) = AddAndNorm($"{l}.post_attention_layernorm", x, h);
+        return Mlp($"{l}.mlp", h);
+    }
+
+    /// <summary>
+    /// Qwen2Attention with grouped-query attention: q/k/v projections (with bias), RoPE on q and k
+    /// (x·cos + rotate_half(x)·sin, rotate_half(x) = cat(−x₂, x₁)), the new k/v written into the cache at positions
+    /// past…past+S−1, then causal softmax(q kᵀ / √d) v per KV group (query head h uses KV head h / n_rep), then o_proj.
+    /// ORT's GroupQueryAttention does the cache write and the attention; past and present are one preallocated buffer
+    /// [B, kv_heads, capacity, d] bound as both input and output, so no step copies the cache.
+    /// </summary>
+    private string Attention(int layer, string module, string x, string seqlensK, string totalLength, string cos, string sin)
     {
         var g = _g;
-        var halves = g.Node("Split", [x], $"{name}/halves", outputs: 2, attributes: [OnnxAttr.Int("axis", -1), OnnxAttr.Int("num_outputs", 2)]);
-        string rotated = g.Op("Concat", $"{name}/rotate_half", [g.Op("Neg", $"{name}/neg", [halves[1]]), halves[0]], OnnxAttr.Int("axis", -1));
-        return g.Add($"{name}/sum", g.Mul($"{name}/cos", x, cos), g.Mul($"{name}/sin", rotated, sin));
+        string Project(string name) =>
+            _w.Linear($"{module}.{name}", x, $"{module}.{name}.weight", $"{module}.{name}.bias");   // [B, S, heads·d]
+        string Rotary(string name, string y, int heads) => g.Node("RotaryEmbedding", [y, PositionIds, cos, sin], name, domain: OnnxGraphBuilder.MicrosoftDomain,
+            attributes: [OnnxAttr.Int("interleaved", 0), OnnxAttr.Int("num_heads", heads)])[0];
+        string q = Rotary($"{module}/q_rotary", Project("q_proj"), Heads);
+        string k = Rotary($"{module}/k_rotary", Project("k_proj"), KvHeads);
+        string v = Project("v_proj");
+
+        var attention = g.Node("GroupQueryAttention", [q, k, v, PastKey(layer), PastValue(layer), seqlensK, totalLength], $"{module}/attention",
+            domain: OnnxGraphBuilder.MicrosoftDomain, outputNames: [null!, PresentKey(layer), PresentValue(layer)],
+            attributes: [OnnxAttr.Int("num_heads", Heads), OnnxAttr.Int("kv_num_heads", KvHeads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(HeadDim))]);
+        _presents.Add((attention[1], attention[2]));
+        return _w.Linear($"{module}.o_proj", attention[0], $"{module}.o_proj.weight", null);                 // [B, S, H]
     }
 
     /// <summary>Qwen2MLP: down(silu(gate(x)) · up(x)).</summary>
     private string Mlp(string module, string x)
     {
         var g = _g;
-        string gate = g.Linear($"{module}.gate_proj", x, _w.LinearWeight($"{module}.gate_proj.weight"), null);
-        string up = g.Linear($"{module}.up_proj", x, _w.LinearWeight($"{module}.up_proj.weight"), null);
+        string gate = _w.Linear($"{module}.gate_proj", x, $"{module}.gate_proj.weight", null);
+        string up = _w.Linear($"{module}.up_proj", x, $"{module}.up_proj.weight", null);
         string silu = g.Mul($"{module}.act_fn", gate, g.Op("Sigmoid", $"{module}/sigmoid", [gate]));
-        return g.Linear($"{module}.down_proj", g.Mul($"{module}/gate_times_up", silu, up), _w.LinearWeight($"{module}.down_proj.weight"), null);
+        return _w.Linear($"{module}.down_proj", g.Mul($"{module}/gate_times_up", silu, up), $"{module}.down_proj.weight", null);
     }
 }

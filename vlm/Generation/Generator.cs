@@ -100,16 +100,17 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         Stopwatch clock, TimeSpan preprocess, TimeSpan vision, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var language = _model.Language;
-        using var cache = language.CreateCache();
+        using var cache = language.CreateCache(promptTokens + maxNewTokens);
         var sampler = Sampler.Create(options.Sampling);
         var detokenizer = _model.Tokenizer.CreateStreamingDetokenizer(skipSpecialTokens: true);
         var stops = new StopSequenceMatcher(options.StopSequences);
         var text = new System.Text.StringBuilder();
         var generated = new List<int>();
         var step = new float[language.HiddenSize];
+        var logits = new float[language.VocabSize];
 
         var prefillStart = clock.Elapsed;
-        float[] logits = await _model.RunExclusiveAsync(() => language.Forward(embeds, cache, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
+        await _model.RunExclusiveAsync(() => language.Forward(embeds, cache, logits, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
         var prefill = clock.Elapsed - prefillStart;
         var decodeStart = clock.Elapsed;
         TimeSpan firstToken = default;
@@ -138,7 +139,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             if (generated.Count >= maxNewTokens) break;
 
             _model.Embeddings.Lookup([token], step);
-            logits = await _model.RunExclusiveAsync(() => language.Forward(step, cache, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await _model.RunExclusiveAsync(() => language.Forward(step, cache, logits, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
 
         // Whatever the detokenizer and the stop matcher still hold belongs to the answer (unless a stop string ended it).

@@ -150,8 +150,9 @@ public sealed class InternVLModel : IDisposable
         RunExclusiveAsync(() => { work(); return true; }, cancellationToken);
 
     /// <summary>
-    /// The cache sub-folder for an original checkpoint: its folder name plus a key over config.json's bytes and the
-    /// weight files' names, sizes and modification times (hashing gigabytes of weights on every load would cost seconds).
+    /// The cache sub-folder for an original checkpoint: its folder name, the precision, the model-folder format version,
+    /// and a key over config.json's bytes and the weight files' names, sizes and modification times (hashing gigabytes
+    /// of weights on every load would cost seconds).
     /// </summary>
     private static string CacheName(string checkpoint, string precision)
     {
@@ -163,7 +164,7 @@ public sealed class InternVLModel : IDisposable
             key.Append(info.Name).Append(' ').Append(info.Length).Append(' ').Append(info.LastWriteTimeUtc.Ticks).Append('\n');
         }
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..16];
-        return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision}-{hash}";
+        return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision}-v{ModelManifest.CurrentFormatVersion}-{hash}";
     }
 
     private static void CheckSignature(string root, ManifestGraph graph, OrtSession session)

@@ -20,6 +20,7 @@ public sealed class LanguageModel : IDisposable
         KeyValueHeads = decoder.KeyValueHeads;
         HeadDim = decoder.HeadDim;
         VocabSize = decoder.VocabSize;
+        ContextWindow = decoder.MaxPositionEmbeddings;
         _outputNames = new string[1 + 2 * Layers];
         _outputNames[0] = Qwen2Graph.Logits;
         for (int i = 0; i < Layers; i++)
@@ -28,6 +29,9 @@ public sealed class LanguageModel : IDisposable
             _outputNames[2 + 2 * i] = Qwen2Graph.PresentValue(i);
         }
     }
+
+    /// <summary>The decoder graph's session (for profiling).</summary>
+    internal OrtSession Session => _session;
 
     /// <summary>Decoder layers.</summary>
     public int Layers { get; }
@@ -44,8 +48,17 @@ public sealed class LanguageModel : IDisposable
     /// <summary>Logits per position.</summary>
     public int VocabSize { get; }
 
-    /// <summary>An empty cache for a new sequence.</summary>
-    public KvCache CreateCache() => new(Layers, KeyValueHeads, HeadDim);
+    /// <summary>Most positions a sequence can have (the LLM's <c>max_position_embeddings</c>).</summary>
+    public int ContextWindow { get; }
+
+    /// <summary>An empty cache for a new sequence, holding up to <paramref name="capacity"/> positions (default: the context window).</summary>
+    public KvCache CreateCache(int? capacity = null)
+    {
+        int size = capacity ?? ContextWindow;
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1, nameof(capacity));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(size, ContextWindow, nameof(capacity));
+        return new(Layers, KeyValueHeads, HeadDim, size);
+    }
 
     /// <summary>
     /// Runs <paramref name="inputsEmbeds"/> ([positions, HiddenSize]) after the positions already in <paramref name="cache"/>
@@ -53,13 +66,31 @@ public sealed class LanguageModel : IDisposable
     /// </summary>
     public float[] Forward(ReadOnlyMemory<float> inputsEmbeds, KvCache cache, int logitsToKeep = 1, CancellationToken cancellationToken = default)
     {
+        int sequence = inputsEmbeds.Length / HiddenSize;
+        var logits = new float[(logitsToKeep == 0 ? sequence : logitsToKeep) * VocabSize];
+        Forward(inputsEmbeds, cache, logits, logitsToKeep, cancellationToken);
+        return logits;
+    }
+
+    /// <summary>
+    /// As <see cref="Forward(ReadOnlyMemory{float}, KvCache, int, CancellationToken)"/>, writing the logits into
+    /// <paramref name="logits"/> ([kept, VocabSize]), which ORT fills in place.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The cache cannot hold the new positions.</exception>
+    public void Forward(ReadOnlyMemory<float> inputsEmbeds, KvCache cache, Memory<float> logits, int logitsToKeep = 1, CancellationToken cancellationToken = default)
+    {
         if (inputsEmbeds.Length == 0 || inputsEmbeds.Length % HiddenSize != 0)
             throw new ArgumentException($"inputs_embeds must hold whole rows of {HiddenSize} floats, got {inputsEmbeds.Length}", nameof(inputsEmbeds));
         if (cache.Layers != Layers) throw new ArgumentException("the cache belongs to another model", nameof(cache));
         int sequence = inputsEmbeds.Length / HiddenSize;
         ArgumentOutOfRangeException.ThrowIfNegative(logitsToKeep);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(logitsToKeep, sequence);
+        int kept = logitsToKeep == 0 ? sequence : logitsToKeep;
+        if (logits.Length != kept * VocabSize)
+            throw new ArgumentException($"{kept} kept positions need {kept * VocabSize} logits, the destination holds {logits.Length}", nameof(logits));
         int past = cache.Length, total = past + sequence;
+        if (total > cache.Capacity)
+            throw new InvalidOperationException($"the KV cache is full: {past} positions held + {sequence} new > capacity {cache.Capacity}; create a larger cache (up to the context window {ContextWindow}) or truncate it");
 
         var mask = new long[total];
         Array.Fill(mask, 1L);
@@ -70,36 +101,24 @@ public sealed class LanguageModel : IDisposable
         using var maskTensor = OrtTensor.FromArray(mask, 1, total);
         using var positionTensor = OrtTensor.FromArray(positions, 1, sequence);
         using var keep = OrtTensor.FromArray(new long[] { logitsToKeep }, 1);
-        var inputs = new List<(string, OrtTensor)>(4 + 2 * Layers)
-        {
-            (Qwen2Graph.InputsEmbeds, embeds), (Qwen2Graph.AttentionMask, maskTensor), (Qwen2Graph.PositionIds, positionTensor), (Qwen2Graph.LogitsToKeep, keep),
-        };
+        using var logitsTensor = OrtTensor.FromMemory(logits, [1, kept, VocabSize]);
+        var inputs = new (string, OrtTensor)[4 + 2 * Layers];
+        var outputs = new (string, OrtTensor)[1 + 2 * Layers];
+        inputs[0] = (Qwen2Graph.InputsEmbeds, embeds);
+        inputs[1] = (Qwen2Graph.AttentionMask, maskTensor);
+        inputs[2] = (Qwen2Graph.PositionIds, positionTensor);
+        inputs[3] = (Qwen2Graph.LogitsToKeep, keep);
+        outputs[0] = (Qwen2Graph.Logits, logitsTensor);
         for (int i = 0; i < Layers; i++)
         {
-            inputs.Add((Qwen2Graph.PastKey(i), cache.Keys(i)));
-            inputs.Add((Qwen2Graph.PastValue(i), cache.Values(i)));
+            // The same buffers in and out: GroupQueryAttention writes the new positions in place.
+            inputs[4 + 2 * i] = (Qwen2Graph.PastKey(i), cache.Keys(i));
+            inputs[5 + 2 * i] = (Qwen2Graph.PastValue(i), cache.Values(i));
+            outputs[1 + 2 * i] = (_outputNames[1 + 2 * i], cache.Keys(i));
+            outputs[2 + 2 * i] = (_outputNames[2 + 2 * i], cache.Values(i));
         }
-
-        var outputs = _session.Run(inputs, _outputNames, cancellationToken);
-        try
-        {
-            float[] logits = outputs[0].ToArray<float>();
-            var keys = new OrtTensor[Layers];
-            var values = new OrtTensor[Layers];
-            for (int i = 0; i < Layers; i++)
-            {
-                keys[i] = outputs[1 + 2 * i];
-                values[i] = outputs[2 + 2 * i];
-            }
-            cache.Replace(keys, values, total);
-            outputs[0].Dispose();
-            return logits;
-        }
-        catch
-        {
-            foreach (var t in outputs) t.Dispose();
-            throw;
-        }
+        _session.Run(inputs, outputs, cancellationToken);
+        cache.Advance(sequence);
     }
 
     /// <inheritdoc />

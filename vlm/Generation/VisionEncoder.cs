@@ -16,6 +16,9 @@ public sealed class VisionEncoder : IDisposable
         HiddenSize = manifest.Decoder.HiddenSize;
     }
 
+    /// <summary>The vision graph's session (for profiling).</summary>
+    internal OrtSession Session => _session;
+
     /// <summary>Tile side in pixels.</summary>
     public int ImageSize { get; }
 

@@ -1,0 +1,311 @@
+using System.Diagnostics;
+using InternVit.SK.Checkpoints;
+using InternVit.SK.Export;
+using InternVit.SK.Generation;
+using InternVit.SK.Imaging;
+using InternVit.SK.Imaging.Codecs;
+using InternVit.SK.Imaging.Tiling;
+using InternVit.SK.Onnx;
+using InternVit.SK.Text;
+
+namespace InternVit.SK.Cli;
+
+/// <summary>What <see cref="ModelBench"/> measures.</summary>
+internal sealed record ModelBenchOptions(string Shape, string Precision, int Tiles, int PromptTokens, int GenTokens, int Runs, int Threads, string CacheDirectory,
+    string? ProfileDirectory = null, int Seed = 1);
+
+/// <summary>Medians of one bench run (milliseconds unless named otherwise).</summary>
+internal sealed record ModelBenchResult
+{
+    public required string Shape { get; init; }
+    public required string Precision { get; init; }
+    public required int Threads { get; init; }
+    public required int Runs { get; init; }
+    public required string Machine { get; init; }
+    public required string LoadAverage { get; init; }
+    public required double PreprocessMs { get; init; }
+    public required string PreprocessGrid { get; init; }
+    public required double ColdLoadMs { get; init; }
+    public required double WarmLoadMs { get; init; }
+    public required int Tiles { get; init; }
+    public required double VisionMsPerTile { get; init; }
+    public required int PromptTokens { get; init; }
+    public required double PrefillMs { get; init; }
+    public required int FirstTokenPromptTokens { get; init; }
+    public required double TimeToFirstTokenMs { get; init; }
+    public required int GenTokens { get; init; }
+    public required double DecodeTokensPerSecond { get; init; }
+    public required long PeakRssBytes { get; init; }
+    public required long WeightBytes { get; init; }
+    public required string Note { get; init; }
+}
+
+/// <summary>
+/// The end-to-end benchmark behind <c>internvl bench</c>: a seeded random-weight checkpoint at the real shapes (written
+/// once and cached), converted with the real converter, then timed stage by stage. Speed depends on shapes, not on
+/// weight values, so this measures what a real checkpoint of the same shape would.
+/// </summary>
+internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
+{
+    /// <summary>The question of the time-to-first-token prompt.</summary>
+    private const string Question = "<image>\nDescribe this image in one sentence.";
+
+    public ModelBenchResult Run()
+    {
+        string root = Path.Combine(options.CacheDirectory, $"{options.Shape}-seed{options.Seed}");
+        string checkpoint = EnsureCheckpoint(Path.Combine(root, "hf"));
+        string modelDir = EnsureModel(checkpoint, Path.Combine(root, options.Precision));
+
+        ResetPeakRss(); // the writer and the converter ran in this process; the peak counts from here
+        var (preprocessMs, grid) = MeasurePreprocessing();
+        var sessionOptions = new OrtSessionOptions { IntraOpThreads = options.Threads };
+        double coldLoadMs = Time(() => InternVLModel.Open(modelDir, sessionOptions).Dispose());
+        var load = Stopwatch.StartNew();
+        using var model = InternVLModel.Open(modelDir, sessionOptions);
+        double warmLoadMs = load.Elapsed.TotalMilliseconds;
+        log.WriteLine($"loaded in {warmLoadMs:0} ms (first load {coldLoadMs:0} ms)");
+
+        double visionMs = MeasureVision(model) / options.Tiles;
+        log.WriteLine($"vision: {visionMs:0} ms per tile");
+        double prefillMs = MeasurePrefill(model);
+        log.WriteLine($"prefill of {options.PromptTokens} tokens: {prefillMs:0} ms");
+        var (ttftMs, firstPromptTokens, tokensPerSecond) = MeasureFirstTokenAndDecode(model);
+        log.WriteLine($"time to first token: {ttftMs:0} ms; decode {tokensPerSecond:0.0} tokens/s");
+
+        using var process = Process.GetCurrentProcess();
+        process.Refresh();
+        long peakRss = process.PeakWorkingSet64; // before profiling, which opens the model a second time
+        if (options.ProfileDirectory is not null) Profile(modelDir);
+        return new ModelBenchResult
+        {
+            Shape = options.Shape,
+            Precision = options.Precision,
+            Threads = options.Threads,
+            Runs = options.Runs,
+            Machine = $"{Environment.ProcessorCount} logical cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
+            LoadAverage = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "",
+            PreprocessMs = preprocessMs,
+            PreprocessGrid = grid,
+            ColdLoadMs = coldLoadMs,
+            WarmLoadMs = warmLoadMs,
+            Tiles = options.Tiles,
+            VisionMsPerTile = visionMs,
+            PromptTokens = options.PromptTokens,
+            PrefillMs = prefillMs,
+            FirstTokenPromptTokens = firstPromptTokens,
+            TimeToFirstTokenMs = ttftMs,
+            GenTokens = options.GenTokens,
+            DecodeTokensPerSecond = tokensPerSecond,
+            PeakRssBytes = peakRss,
+            WeightBytes = WeightBytes(modelDir),
+            Note = "time to first token and decode run LanguageModel.Forward with greedy argmax (EOS ignored); the generation loop is not merged yet",
+        };
+    }
+
+    /// <summary>One vision run, one prefill and <c>GenTokens</c> decode steps under ORT's profiler; kernel time per operator type.</summary>
+    private void Profile(string modelDir)
+    {
+        Directory.CreateDirectory(options.ProfileDirectory!);
+        var profiled = new OrtSessionOptions { IntraOpThreads = options.Threads, ProfilingPrefix = Path.Combine(options.ProfileDirectory!, options.Precision) };
+        using var model = InternVLModel.Open(modelDir, profiled);
+        model.Vision.Encode(RandomFloats(options.Tiles * model.Vision.PixelValuesPerTile, 2), options.Tiles);
+        var embeds = new float[options.PromptTokens * model.Language.HiddenSize];
+        var ids = new int[options.PromptTokens];
+        model.Embeddings.Lookup(ids, embeds);
+        using var cache = model.Language.CreateCache();
+        model.Language.Forward(embeds, cache);
+        var one = new float[model.Language.HiddenSize];
+        for (int t = 0; t < options.GenTokens; t++) model.Language.Forward(one, cache);
+        OrtProfileSummary.Write(log, $"vision ({options.Tiles} tile(s))", model.Vision.Session.EndProfiling());
+        OrtProfileSummary.Write(log, $"decoder (prefill of {options.PromptTokens} + {options.GenTokens} decode steps)", model.Language.Session.EndProfiling());
+    }
+
+    private string EnsureCheckpoint(string directory)
+    {
+        string done = Path.Combine(directory, ".complete");
+        if (File.Exists(done)) return directory;
+        log.WriteLine($"writing a random-weight {options.Shape} checkpoint (seed {options.Seed}) to {directory} ...");
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        double ms = Time(() =>
+        {
+            SyntheticCheckpoint.Write(directory, SyntheticCheckpoint.Config(options.Shape), options.Seed);
+            SyntheticCheckpoint.WriteByteLevelTokenizer(directory);
+        });
+        File.WriteAllText(done, "");
+        log.WriteLine($"  written in {ms / 1000:0.0} s");
+        return directory;
+    }
+
+    /// <summary>The converted model, converted again whenever the converter was rebuilt (its graphs may differ).</summary>
+    private string EnsureModel(string checkpoint, string directory)
+    {
+        string build = typeof(ModelConverter).Assembly.ManifestModule.ModuleVersionId.ToString();
+        string stamp = directory + ".build";
+        if (ModelManifest.Exists(directory) && File.Exists(stamp) && File.ReadAllText(stamp) == build) return directory;
+        log.WriteLine($"converting to {options.Precision} in {directory} ...");
+        double ms = Time(() => ModelConverter.ConvertAsync(checkpoint, directory, new ConversionOptions { Precision = options.Precision, Force = true }).GetAwaiter().GetResult());
+        File.WriteAllText(stamp, build);
+        log.WriteLine($"  converted in {ms / 1000:0.0} s");
+        return directory;
+    }
+
+    /// <summary>Decode + tile of a 4000×3000 JPEG (smooth gradients with noise, quality 90) into 12 + 1 tiles.</summary>
+    private (double Ms, string Grid) MeasurePreprocessing()
+    {
+        byte[] jpeg = SyntheticJpeg(4000, 3000);
+        var tiler = new DynamicTiler(new TilingOptions { MaxTiles = 12 });
+        var pixelValues = new float[tiler.MaxPixelValuesLength];
+        TileGrid grid = default;
+        var ms = Medians(() =>
+        {
+            using var decoded = ImageDecoder.Decode(jpeg);
+            grid = tiler.Tile(decoded, pixelValues);
+        });
+        return (ms, $"{grid.Columns}x{grid.Rows}+{(grid.TileCount > grid.Columns * grid.Rows ? 1 : 0)} tiles");
+    }
+
+    private double MeasureVision(InternVLModel model)
+    {
+        var pixels = RandomFloats(options.Tiles * model.Vision.PixelValuesPerTile, 2);
+        var features = new float[options.Tiles * model.Vision.FeaturesPerTile];
+        return Medians(() => model.Vision.Encode(pixels, options.Tiles, features));
+    }
+
+    private double MeasurePrefill(InternVLModel model)
+    {
+        var random = new Random(options.Seed);
+        var ids = new int[options.PromptTokens];
+        for (int i = 0; i < ids.Length; i++) ids[i] = random.Next(0, 151643);
+        var embeds = new float[ids.Length * model.Embeddings.HiddenSize];
+        model.Embeddings.Lookup(ids, embeds);
+        return Medians(() =>
+        {
+            using var cache = model.Language.CreateCache();
+            model.Language.Forward(embeds, cache);
+        });
+    }
+
+    /// <summary>
+    /// One 448×448 JPEG → one tile → vision → the official chat prompt with a short question → prefill → first token;
+    /// then <c>GenTokens</c> more tokens one at a time.
+    /// </summary>
+    private (double TtftMs, int PromptTokens, double TokensPerSecond) MeasureFirstTokenAndDecode(InternVLModel model)
+    {
+        byte[] jpeg = SyntheticJpeg(448, 448);
+        var tiler = new DynamicTiler(new TilingOptions { MaxTiles = 1 });
+        var tokenizer = BpeTokenizer.Load(model.Directory);
+        var prompts = new PromptBuilder(ConversationTemplate.InternVL25, model.Vision.TokensPerTile);
+        var pixelValues = new float[tiler.MaxPixelValuesLength];
+        int hidden = model.Language.HiddenSize, contextId = model.Manifest.SpecialTokens.ImageContext;
+        int promptTokens = 0;
+        var decodeTimes = new List<double>();
+        double ttft = Medians(() =>
+        {
+            using (var decoded = ImageDecoder.Decode(jpeg)) tiler.Tile(decoded, pixelValues);
+            float[] features = model.Vision.Encode(pixelValues.AsMemory(0, model.Vision.PixelValuesPerTile), 1);
+            int[] ids = tokenizer.Encode(prompts.Build(Question, [1]).Query);
+            promptTokens = ids.Length;
+            var embeds = new float[ids.Length * hidden];
+            model.Embeddings.Lookup(ids, embeds);
+            for (int i = 0, row = 0; i < ids.Length; i++)
+                if (ids[i] == contextId) features.AsSpan(row++ * hidden, hidden).CopyTo(embeds.AsSpan(i * hidden, hidden));
+            using var cache = model.Language.CreateCache();
+            int next = ArgMax(model.Language.Forward(embeds, cache));
+
+            // Decode: forced length, EOS ignored (not part of the time to first token).
+            var one = new float[hidden];
+            long start = Stopwatch.GetTimestamp();
+            for (int t = 0; t < options.GenTokens; t++)
+            {
+                model.Embeddings.Lookup([next], one);
+                next = ArgMax(model.Language.Forward(one, cache));
+            }
+            decodeTimes.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }, subtractReturned: true);
+        decodeTimes.RemoveAt(0); // warm-up
+        decodeTimes.Sort();
+        double decodeMs = decodeTimes[decodeTimes.Count / 2];
+        return (ttft, promptTokens, options.GenTokens / (decodeMs / 1000));
+    }
+
+    /// <summary>Median over <c>Runs</c> timed calls after one warm-up call.</summary>
+    private double Medians(Action action) => Medians(() => { action(); return 0; }, subtractReturned: false);
+
+    /// <summary>Median over runs after a warm-up; with <paramref name="subtractReturned"/>, the milliseconds the call returns are not counted.</summary>
+    private double Medians(Func<double> action, bool subtractReturned)
+    {
+        action();
+        var times = new double[Math.Max(1, options.Runs)];
+        for (int i = 0; i < times.Length; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            double excluded = action();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds - (subtractReturned ? excluded : 0);
+        }
+        Array.Sort(times);
+        return times[times.Length / 2];
+    }
+
+    /// <summary>Linux: writing 5 to clear_refs resets VmHWM, the peak resident set size.</summary>
+    private static void ResetPeakRss()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static double Time(Action action)
+    {
+        long start = Stopwatch.GetTimestamp();
+        action();
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+
+    private static float[] RandomFloats(int count, int seed)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < values.Length; i++) values[i] = (float)(random.NextDouble() * 4 - 2);
+        return values;
+    }
+
+    /// <summary>A photo-like test image: smooth colour gradients plus noise, so the JPEG has realistic entropy.</summary>
+    private static byte[] SyntheticJpeg(int width, int height)
+    {
+        var rgb = new byte[width * height * 3];
+        var random = new Random(5);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int i = (y * width + x) * 3, noise = random.Next(-12, 13);
+                rgb[i] = (byte)Math.Clamp(255 * x / width + noise, 0, 255);
+                rgb[i + 1] = (byte)Math.Clamp(255 * y / height + noise, 0, 255);
+                rgb[i + 2] = (byte)Math.Clamp(128 + (int)(100 * Math.Sin((x + y) / 50.0)) + noise, 0, 255);
+            }
+        return JpegCodec.EncodeRgb(rgb, width, height, 90);
+    }
+
+    private static long WeightBytes(string modelDir)
+    {
+        long total = 0;
+        foreach (string file in Directory.EnumerateFiles(modelDir))
+            if (file.EndsWith(".onnx", StringComparison.Ordinal) || file.EndsWith(".onnx.data", StringComparison.Ordinal) || file.EndsWith(".safetensors", StringComparison.Ordinal))
+                total += new FileInfo(file).Length;
+        return total;
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+}
