@@ -58,7 +58,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
 
         ResetPeakRss(); // the writer and the converter ran in this process; the peak counts from here
         var (preprocessMs, grid) = MeasurePreprocessing();
-        var sessionOptions = new OrtSessionOptions { IntraOpThreads = options.Threads };
+        var sessionOptions = new InternVLModelOptions { IntraOpThreads = options.Threads };
         double coldLoadMs = Time(() => InternVLModel.Open(modelDir, sessionOptions).Dispose());
         var load = Stopwatch.StartNew();
         using var model = InternVLModel.Open(modelDir, sessionOptions);
@@ -98,7 +98,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
             DecodeTokensPerSecond = tokensPerSecond,
             PeakRssBytes = peakRss,
             WeightBytes = WeightBytes(modelDir),
-            Note = "time to first token and decode run LanguageModel.Forward with greedy argmax (EOS ignored); the generation loop is not merged yet",
+            Note = "time to first token and decode run the generation loop (Conversation.GenerateAsync, greedy, end of sequence suppressed until gen-tokens)",
         };
     }
 
@@ -106,7 +106,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
     private void Profile(string modelDir)
     {
         Directory.CreateDirectory(options.ProfileDirectory!);
-        var profiled = new OrtSessionOptions { IntraOpThreads = options.Threads, ProfilingPrefix = Path.Combine(options.ProfileDirectory!, options.Precision) };
+        var profiled = new InternVLModelOptions { IntraOpThreads = options.Threads, ProfilingPrefix = Path.Combine(options.ProfileDirectory!, options.Precision) };
         using var model = InternVLModel.Open(modelDir, profiled);
         model.Vision.Encode(RandomFloats(options.Tiles * model.Vision.PixelValuesPerTile, 2), options.Tiles);
         var embeds = new float[options.PromptTokens * model.Language.HiddenSize];
@@ -186,47 +186,20 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
     }
 
     /// <summary>
-    /// One 448×448 JPEG → one tile → vision → the official chat prompt with a short question → prefill → first token;
-    /// then <c>GenTokens</c> more tokens one at a time.
+    /// The real generation loop: one 448×448 JPEG (one tile) and a short question → time to first token; then
+    /// <c>GenTokens</c> more tokens (end of sequence suppressed until then, as <c>min_new_tokens</c> does) → decode speed.
     /// </summary>
     private (double TtftMs, int PromptTokens, double TokensPerSecond) MeasureFirstTokenAndDecode(InternVLModel model)
     {
         byte[] jpeg = SyntheticJpeg(448, 448);
-        var tiler = new DynamicTiler(new TilingOptions { MaxTiles = 1 });
-        var tokenizer = BpeTokenizer.Load(model.Directory);
-        var prompts = new PromptBuilder(ConversationTemplate.InternVL25, model.Vision.TokensPerTile);
-        var pixelValues = new float[tiler.MaxPixelValuesLength];
-        int hidden = model.Language.HiddenSize, contextId = model.Manifest.SpecialTokens.ImageContext;
-        int promptTokens = 0;
-        var decodeTimes = new List<double>();
-        double ttft = Medians(() =>
-        {
-            using (var decoded = ImageDecoder.Decode(jpeg)) tiler.Tile(decoded, pixelValues);
-            float[] features = model.Vision.Encode(pixelValues.AsMemory(0, model.Vision.PixelValuesPerTile), 1);
-            int[] ids = tokenizer.Encode(prompts.Build(Question, [1]).Query);
-            promptTokens = ids.Length;
-            var embeds = new float[ids.Length * hidden];
-            model.Embeddings.Lookup(ids, embeds);
-            for (int i = 0, row = 0; i < ids.Length; i++)
-                if (ids[i] == contextId) features.AsSpan(row++ * hidden, hidden).CopyTo(embeds.AsSpan(i * hidden, hidden));
-            using var cache = model.Language.CreateCache();
-            int next = ArgMax(model.Language.Forward(embeds, cache));
-
-            // Decode: forced length, EOS ignored (not part of the time to first token).
-            var one = new float[hidden];
-            long start = Stopwatch.GetTimestamp();
-            for (int t = 0; t < options.GenTokens; t++)
-            {
-                model.Embeddings.Lookup([next], one);
-                next = ArgMax(model.Language.Forward(one, cache));
-            }
-            decodeTimes.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }, subtractReturned: true);
-        decodeTimes.RemoveAt(0); // warm-up
-        decodeTimes.Sort();
-        double decodeMs = decodeTimes[decodeTimes.Count / 2];
-        return (ttft, promptTokens, options.GenTokens / (decodeMs / 1000));
+        var generation = new GenerationOptions { MaxNewTokens = options.GenTokens + 1, MinNewTokens = options.GenTokens + 1, MaxTiles = 1 };
+        var results = new List<GenerationResult>();
+        for (int run = 0; run <= Math.Max(1, options.Runs); run++)
+            results.Add(model.StartConversation().GenerateAsync(Question, [ImageInput.FromBytes(jpeg)], generation).GetAwaiter().GetResult());
+        results.RemoveAt(0); // warm-up
+        var ttft = results.Select(r => r.Timings.TimeToFirstToken.TotalMilliseconds).Order().ToArray();
+        var speed = results.Select(r => r.Timings.DecodeTokensPerSecond(r.Usage.CompletionTokens)).Order().ToArray();
+        return (ttft[ttft.Length / 2], results[0].Usage.PromptTokens, speed[speed.Length / 2]);
     }
 
     /// <summary>Median over <c>Runs</c> timed calls after one warm-up call.</summary>

@@ -8,6 +8,9 @@ public sealed record GenerationOptions
     /// <summary>Most tokens to generate (the context window may cut it shorter).</summary>
     public int MaxNewTokens { get; init; } = 512;
 
+    /// <summary>Fewest tokens to generate: stop tokens are suppressed until then (Hugging Face's <c>min_new_tokens</c>).</summary>
+    public int MinNewTokens { get; init; }
+
     /// <summary>Token selection: greedy by default.</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Greedy;
 
@@ -23,6 +26,7 @@ public sealed record GenerationOptions
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNewTokens, 1, nameof(MaxNewTokens));
+        ArgumentOutOfRangeException.ThrowIfNegative(MinNewTokens, nameof(MinNewTokens));
         if (MaxTiles is < 1 or > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
             throw new ArgumentOutOfRangeException(nameof(MaxTiles), MaxTiles, $"max tiles must be between 1 and {Imaging.Tiling.TilingOptions.MaxSupportedTiles}");
     }

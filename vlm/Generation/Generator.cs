@@ -119,6 +119,8 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (generated.Count < options.MinNewTokens)
+                foreach (int stop in _model.StopTokenIds) logits[stop] = float.NegativeInfinity;
             int token = sampler.Sample(logits);
             sampler.Accept(token);
             generated.Add(token);

@@ -26,7 +26,10 @@ public sealed record InternVLModelOptions
     /// <summary>Precision used when an original checkpoint has to be converted.</summary>
     public string ConversionPrecision { get; init; } = "fp32";
 
-    internal OrtSessionOptions SessionOptions() => new() { ExecutionProvider = ExecutionProvider, IntraOpThreads = IntraOpThreads };
+    /// <summary>When set, ONNX Runtime profiles every graph run into files starting with this path (for benchmarks).</summary>
+    internal string? ProfilingPrefix { get; init; }
+
+    internal OrtSessionOptions SessionOptions() => new() { ExecutionProvider = ExecutionProvider, IntraOpThreads = IntraOpThreads, ProfilingPrefix = ProfilingPrefix };
 
     internal static string DefaultCacheDirectory()
     {

@@ -45,6 +45,16 @@ public sealed class ConversationTests(ConvertedTinyModel tiny)
     }
 
     [Fact]
+    public async Task Min_new_tokens_suppresses_the_stop_token_until_reached()
+    {
+        var result = await Model.StartConversation().GenerateAsync("Hello, who are you?", null, new GenerationOptions { MinNewTokens = 8, MaxNewTokens = 8 });
+        Assert.Equal(8, result.TokenIds.Count);
+        Assert.Equal([60019, 72600, 95524, 61605], result.TokenIds.Take(4));
+        Assert.DoesNotContain(151645, result.TokenIds); // greedy would have stopped at step 5 (see the text_only golden)
+        Assert.Equal(FinishReason.Length, result.FinishReason);
+    }
+
+    [Fact]
     public async Task The_token_limit_ends_the_answer_with_length()
     {
         var result = await Model.StartConversation().GenerateAsync("Hello, who are you?", null, new GenerationOptions { MaxNewTokens = 2 });
