@@ -84,9 +84,6 @@ public sealed partial class InternVLChatClient
         {
             switch (content)
             {
-                case TextContent t:
-                    text.Append(t.Text);
-                    break;
                 case DataContent data:
                     CheckImageMediaType(data.MediaType, "data");
                     user.Images.Add(ImageInput.FromBytes(data.Data));
@@ -98,7 +95,8 @@ public sealed partial class InternVLChatClient
                     user.Images.Add(ImageInput.FromBytes(await _sources.ReadFileAsync(uri.Uri, cancellationToken).ConfigureAwait(false)));
                     break;
                 default:
-                    throw Unsupported(content);
+                    if (!AppendText(text, content)) throw Unsupported(content);
+                    break;
             }
         }
         if (text.Length > 0) user.Texts.Add(text.ToString());
@@ -118,19 +116,15 @@ public sealed partial class InternVLChatClient
     {
         var text = new StringBuilder();
         foreach (var content in message.Contents)
-        {
-            switch (content)
-            {
-                case TextContent t:
-                    text.Append(t.Text);
-                    break;
-                case UsageContent or TextReasoningContent:
-                    break; // bookkeeping of an earlier response, not part of what was said
-                default:
-                    throw Unsupported(content, $"in a {message.Role} message");
-            }
-        }
+            if (!AppendText(text, content)) throw Unsupported(content, $"in a {message.Role} message");
         return text.ToString();
+    }
+
+    /// <summary>Appends a text content; usage and reasoning (bookkeeping of an earlier response) are skipped; false for anything else.</summary>
+    private static bool AppendText(StringBuilder text, AIContent content)
+    {
+        if (content is TextContent t) text.Append(t.Text);
+        return content is TextContent or UsageContent or TextReasoningContent;
     }
 
     private static void CheckImageMediaType(string mediaType, string kind)
