@@ -20,6 +20,8 @@ internal static class CliApp
         root.Add(ConvertCommand.Create());
         root.Add(AskCommand.Create());
         root.Add(ChatCommand.Create(input ?? Console.In));
+        root.Add(ServeCommand.CreateServe());
+        root.Add(ServeCommand.CreateMcp());
         root.Add(InspectCommand.Create());
         root.Add(BenchCommand.Create());
         return root;
@@ -32,7 +34,7 @@ internal static class CliApp
         {
             return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is CheckpointException or TokenizerException or ImageDecodeException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ContextWindowExceededException)
+        catch (Exception e) when (e is CheckpointException or TokenizerException or ImageDecodeException or OrtException or OrtLibraryNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ContextWindowExceededException or Microsoft.Extensions.Options.OptionsValidationException)
         {
             error.WriteLine($"internvl: {e.Message}");
             return InputError;

@@ -26,6 +26,18 @@ public static class ImageDecoder
         };
     }
 
+    /// <summary>The format of an encoded image, from its first bytes (as <see cref="Decode"/> sniffs it).</summary>
+    /// <exception cref="ImageDecodeException">Empty, cut inside the signature, or not a JPEG, PNG or WebP image.</exception>
+    public static ImageFormat DetectFormat(ReadOnlySpan<byte> data) => ImageFormatSniffer.Sniff(data);
+
+    /// <summary>The MIME type of <paramref name="format"/> (<c>image/jpeg</c>, <c>image/png</c>, <c>image/webp</c>).</summary>
+    public static string MediaType(ImageFormat format) => format switch
+    {
+        ImageFormat.Jpeg => "image/jpeg",
+        ImageFormat.Png => "image/png",
+        _ => "image/webp",
+    };
+
     /// <summary>Decodes an image file; the size limit is checked before the file is read.</summary>
     /// <exception cref="ImageDecodeException">The file is not a decodable image; the message names the file.</exception>
     /// <exception cref="FileNotFoundException">There is no such file.</exception>

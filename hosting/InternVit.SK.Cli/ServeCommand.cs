@@ -1,0 +1,88 @@
+using System.CommandLine;
+using InternVit.SK.Hosting;
+using Microsoft.Extensions.Hosting;
+
+namespace InternVit.SK.Cli;
+
+/// <summary>
+/// <c>internvl serve MODEL_DIR [--urls URL] [--api-key KEY] ...</c>: the OpenAI-compatible HTTP API and the chat page, and
+/// <c>internvl mcp MODEL_DIR ...</c>: the vision tools as a Model Context Protocol server over stdio.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command CreateServe()
+    {
+        var host = new HostCliOptions();
+        var urls = new Option<string>("--urls") { Description = "Where to listen (default: loopback only).", DefaultValueFactory = _ => InternVLServer.DefaultUrls };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 requests." };
+        var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /.") { urls, apiKey };
+        host.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string? key = parse.GetValue(apiKey);
+            await using var app = InternVLServer.BuildHttpServer(o =>
+            {
+                host.Apply(parse, o);
+                o.ApiKey = key;
+            }, parse.GetRequiredValue(urls));
+            await app.StartAsync(cancellationToken);
+            parse.InvocationConfiguration.Output.WriteLine($"serving {string.Join(", ", app.Urls)} (OpenAI API at /v1, chat page at /); Ctrl+C stops");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            await app.StopAsync(CancellationToken.None);
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command CreateMcp()
+    {
+        var host = new HostCliOptions();
+        var command = new Command("mcp", "Serve the vision tools over the Model Context Protocol (stdio).");
+        host.AddTo(command);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var server = InternVLServer.BuildMcpServer(o => host.Apply(parse, o));
+            await server.RunAsync(cancellationToken);
+            return 0;
+        });
+        return command;
+    }
+}
+
+/// <summary>The model and policy options <c>serve</c> and <c>mcp</c> share.</summary>
+internal sealed class HostCliOptions
+{
+    private readonly Argument<DirectoryInfo> _model = new("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
+    private readonly Option<DirectoryInfo[]> _roots = new("--allow-image-root") { Description = "A folder whose images tools and file: URIs may read; repeat for several." };
+    private readonly Option<string[]> _hosts = new("--allow-image-host") { Description = "A host https image URLs may come from; repeat for several (enables remote images)." };
+    private readonly Option<int?> _maxTiles = new("--max-tiles") { Description = "Default most tiles per image." };
+    private readonly Option<int> _threads = new("--threads") { Description = "Threads per operator (0: ONNX Runtime's default).", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _concurrent = new("--max-concurrent") { Description = "Generations in progress at once.", DefaultValueFactory = _ => 4 };
+    private readonly Option<int> _queue = new("--max-queue") { Description = "Requests that may wait; more get 429.", DefaultValueFactory = _ => 32 };
+    private readonly Option<DirectoryInfo?> _cache = new("--cache-dir") { Description = "Where original checkpoints are converted to." };
+
+    public void AddTo(Command command)
+    {
+        command.Add(_model);
+        foreach (var option in (Option[])[_roots, _hosts, _maxTiles, _threads, _concurrent, _queue, _cache]) command.Add(option);
+    }
+
+    public void Apply(ParseResult parse, InternVLOptions o)
+    {
+        o.ModelPath = parse.GetRequiredValue(_model).FullName;
+        o.AllowedImageRoots = [.. (parse.GetValue(_roots) ?? []).Select(d => d.FullName)];
+        o.AllowedImageHosts = [.. parse.GetValue(_hosts) ?? []];
+        o.AllowRemoteImages = o.AllowedImageHosts.Count > 0;
+        o.MaxTiles = parse.GetValue(_maxTiles);
+        o.Threads = parse.GetValue(_threads);
+        o.MaxConcurrentGenerations = parse.GetValue(_concurrent);
+        o.MaxQueuedRequests = parse.GetValue(_queue);
+        o.CacheDirectory = parse.GetValue(_cache)?.FullName;
+    }
+}

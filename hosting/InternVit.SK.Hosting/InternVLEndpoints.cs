@@ -1,0 +1,176 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace InternVit.SK.Hosting;
+
+/// <summary>
+/// The OpenAI-compatible HTTP API over the registered <see cref="IChatClient"/>: <c>POST /v1/chat/completions</c>
+/// (text and image parts, streaming as server-sent events), <c>GET /v1/models</c>, and the chat page at <c>/</c>.
+/// </summary>
+public static class InternVLEndpoints
+{
+    private static readonly JsonSerializerOptions Compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Maps the API and the page. Requires <c>AddInternVL</c>.</summary>
+    public static IEndpointRouteBuilder MapInternVL(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/v1/chat/completions", ChatCompletionsAsync);
+        app.MapGet("/v1/models", Models);
+        app.MapGet("/", () => Results.Content(ChatPage.Html, "text/html; charset=utf-8"));
+        return app;
+    }
+
+    /// <summary>Rejects /v1 requests without the configured API key (OpenAI's 401 shape).</summary>
+    public static IApplicationBuilder UseInternVLApiKey(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        string? key = context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value.ApiKey;
+        if (key is not null && context.Request.Path.StartsWithSegments("/v1"))
+        {
+            string? header = context.Request.Headers.Authorization;
+            if (header is null || !header.StartsWith("Bearer ", StringComparison.Ordinal) ||
+                !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(header[7..].Trim()), System.Text.Encoding.UTF8.GetBytes(key)))
+            {
+                await WriteError(context, new OpenAiError(401, "Incorrect or missing API key: send it as 'Authorization: Bearer KEY'.", "invalid_request_error", code: "invalid_api_key"));
+                return;
+            }
+        }
+        await next(context);
+    });
+
+    private static IResult Models(IOptions<InternVLOptions> options, InternVLModelInfo info) => Results.Json(new JsonObject
+    {
+        ["object"] = "list",
+        ["data"] = new JsonArray(new JsonObject { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" }),
+    });
+
+    private static async Task ChatCompletionsAsync(HttpContext context, IChatClient client, GenerationGate gate, IOptions<InternVLOptions> options,
+        InternVLModelInfo info, RemoteImageFetcher fetcher, ILogger<InternVLOptions> logger)
+    {
+        var cancellationToken = context.RequestAborted;
+        var o = options.Value;
+        var clock = Stopwatch.StartNew();
+        ChatCompletionRequest request;
+        try
+        {
+            if (context.Request.ContentLength > o.MaxRequestBytes)
+                throw new OpenAiError(413, $"the request is {context.Request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}", code: "request_too_large");
+            var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+            if (sizeLimit is { IsReadOnly: false }) sizeLimit.MaxRequestBodySize = o.MaxRequestBytes;
+            JsonDocument document;
+            try
+            {
+                document = await JsonDocument.ParseAsync(context.Request.Body, default, cancellationToken);
+            }
+            catch (JsonException e)
+            {
+                throw OpenAiError.BadRequest($"the request body is not valid JSON: {e.Message}");
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                throw new OpenAiError(413, $"the request is larger than {o.MaxRequestBytes:N0} bytes", code: "request_too_large");
+            }
+            using (document) request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes);
+            if (request.Model != info.ModelId)
+                throw new OpenAiError(404, $"the model '{request.Model}' does not exist; this server serves '{info.ModelId}'", code: "model_not_found", param: "model");
+            await fetcher.FetchRemoteImagesAsync(request.Messages, cancellationToken);
+        }
+        catch (OpenAiError e)
+        {
+            await WriteError(context, e);
+            return;
+        }
+
+        using var lease = await gate.EnterAsync(cancellationToken);
+        if (lease is null)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await WriteError(context, new OpenAiError(429, "the server is busy: too many requests are waiting for the model; retry shortly", "server_busy", code: "queue_full"));
+            return;
+        }
+
+        string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        try
+        {
+            if (!request.Stream)
+            {
+                var response = await client.GetResponseAsync(request.Messages, request.Options, cancellationToken);
+                await context.Response.WriteAsJsonAsync(OpenAiProtocol.Completion(id, created, info.ModelId, response), cancellationToken);
+                Log(logger, response.Usage, clock, stream: false);
+                return;
+            }
+
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            var updates = new List<ChatResponseUpdate>();
+            bool first = true;
+            await foreach (var update in client.GetStreamingResponseAsync(request.Messages, request.Options, cancellationToken))
+            {
+                updates.Add(update);
+                string text = update.Text;
+                if (text.Length == 0 && !first) continue;
+                var delta = new JsonObject { ["content"] = text };
+                if (first) delta["role"] = "assistant";
+                first = false;
+                await WriteEvent(context, OpenAiProtocol.Chunk(id, created, info.ModelId, delta, null), cancellationToken);
+            }
+            var whole = updates.ToChatResponse();
+            await WriteEvent(context, OpenAiProtocol.Chunk(id, created, info.ModelId, new JsonObject(), OpenAiProtocol.FinishReason(whole.FinishReason)), cancellationToken);
+            if (request.IncludeUsage) await WriteEvent(context, OpenAiProtocol.UsageChunk(id, created, info.ModelId, whole.Usage), cancellationToken);
+            await context.Response.WriteAsync("data: [DONE]\n\n", cancellationToken);
+            await context.Response.Body.FlushAsync(cancellationToken);
+            Log(logger, whole.Usage, clock, stream: true);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            logger.LogInformation("chat completion {Id} cancelled by the client after {Ms} ms", id, clock.ElapsedMilliseconds);
+        }
+        catch (Exception e) when (MapException(e) is OpenAiError error)
+        {
+            if (!context.Response.HasStarted) await WriteError(context, error);
+            else await WriteEvent(context, error.ToJson(), CancellationToken.None);
+        }
+    }
+
+    /// <summary>Errors of the request's own making (bad image, prompt too long, unsupported content) become 400s.</summary>
+    private static OpenAiError? MapException(Exception e) => e switch
+    {
+        OpenAiError error => error,
+        Imaging.ImageDecodeException d => d.Reason == Imaging.ImageDecodeError.TooLarge || d.Reason == Imaging.ImageDecodeError.TooManyPixels
+            ? new OpenAiError(413, d.Message, code: "image_too_large")
+            : OpenAiError.BadRequest(d.Message),
+        Generation.ContextWindowExceededException c => new OpenAiError(400, c.Message, code: "context_length_exceeded"),
+        NotSupportedException or ArgumentException => OpenAiError.BadRequest(e.Message),
+        _ => null,
+    };
+
+    private static void Log(ILogger logger, UsageDetails? usage, Stopwatch clock, bool stream) =>
+        logger.LogInformation("chat completion ({Mode}): {Prompt} prompt + {Completion} completion tokens in {Ms} ms",
+            stream ? "stream" : "whole", usage?.InputTokenCount, usage?.OutputTokenCount, clock.ElapsedMilliseconds);
+
+    private static async Task WriteEvent(HttpContext context, JsonObject payload, CancellationToken cancellationToken)
+    {
+        await context.Response.WriteAsync("data: " + payload.ToJsonString(Compact) + "\n\n", cancellationToken);
+        await context.Response.Body.FlushAsync(cancellationToken);
+    }
+
+    private static async Task WriteError(HttpContext context, OpenAiError error)
+    {
+        context.Response.StatusCode = error.Status;
+        await context.Response.WriteAsJsonAsync(error.ToJson());
+    }
+}
+
+/// <summary>What <c>GET /v1/models</c> reports.</summary>
+/// <param name="ModelId">The id clients send as <c>model</c>.</param>
+/// <param name="Created">Unix time of the model folder.</param>
+internal sealed record InternVLModelInfo(string ModelId, long Created);

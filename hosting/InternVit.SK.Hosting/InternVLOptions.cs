@@ -1,0 +1,85 @@
+using Microsoft.Extensions.Options;
+
+namespace InternVit.SK.Hosting;
+
+/// <summary>
+/// Settings of a hosted InternVL model (bind from configuration, e.g. the <c>InternVL</c> section, or set in code).
+/// Validated when the host starts; every problem is reported with the setting's name.
+/// </summary>
+public sealed class InternVLOptions
+{
+    /// <summary>A converted model folder, or an original InternVL checkpoint (converted once into <see cref="CacheDirectory"/>). Required.</summary>
+    public string ModelPath { get; set; } = "";
+
+    /// <summary>Where original checkpoints are converted to (default: ~/.cache/internvit-sk).</summary>
+    public string? CacheDirectory { get; set; }
+
+    /// <summary><c>cpu</c> (default) or <c>cuda</c> (falls back to the CPU with a warning when unavailable).</summary>
+    public string ExecutionProvider { get; set; } = "cpu";
+
+    /// <summary>Threads per operator (0: ONNX Runtime's default).</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Default most tiles per image (null: the checkpoint's).</summary>
+    public int? MaxTiles { get; set; }
+
+    /// <summary>Generations in progress at once (they interleave token by token on the one model).</summary>
+    public int MaxConcurrentGenerations { get; set; } = 4;
+
+    /// <summary>Requests that may wait for a generation slot; beyond that the server answers 429.</summary>
+    public int MaxQueuedRequests { get; set; } = 32;
+
+    /// <summary>Folders whose images tools and <c>file:</c> URIs may read. Empty: no local files.</summary>
+    public List<string> AllowedImageRoots { get; set; } = [];
+
+    /// <summary>Whether http(s) image URLs may be fetched (only from <see cref="AllowedImageHosts"/>).</summary>
+    public bool AllowRemoteImages { get; set; }
+
+    /// <summary>Host names http(s) images may come from, when <see cref="AllowRemoteImages"/> is on.</summary>
+    public List<string> AllowedImageHosts { get; set; } = [];
+
+    /// <summary>Whether remote images may come over plain http (https only by default).</summary>
+    public bool AllowPlainHttp { get; set; }
+
+    /// <summary>Largest image accepted, in bytes (also the limit of a data: URI's payload).</summary>
+    public long MaxImageBytes { get; set; } = 20L << 20;
+
+    /// <summary>Time limit for fetching one remote image.</summary>
+    public TimeSpan ImageFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Largest HTTP request body accepted by the server, in bytes.</summary>
+    public long MaxRequestBytes { get; set; } = 64L << 20;
+
+    /// <summary>Load the model (and convert it, on first use) while the host starts, instead of on the first request.</summary>
+    public bool WarmUp { get; set; } = true;
+
+    /// <summary>The model id the HTTP API reports and accepts (default: the model folder's name).</summary>
+    public string? ModelId { get; set; }
+
+    /// <summary>A key clients must send as <c>Authorization: Bearer KEY</c> (null: no key).</summary>
+    public string? ApiKey { get; set; }
+}
+
+/// <summary>Checks <see cref="InternVLOptions"/> at start-up and names each bad setting.</summary>
+internal sealed class InternVLOptionsValidator : IValidateOptions<InternVLOptions>
+{
+    public ValidateOptionsResult Validate(string? name, InternVLOptions o)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.ModelPath)) problems.Add("ModelPath is required (a converted model folder or an original InternVL checkpoint)");
+        else if (!Directory.Exists(o.ModelPath)) problems.Add($"ModelPath '{o.ModelPath}' does not exist");
+        if (o.ExecutionProvider is not ("cpu" or "cuda")) problems.Add($"ExecutionProvider '{o.ExecutionProvider}' is neither 'cpu' nor 'cuda'");
+        if (o.Threads < 0) problems.Add($"Threads must be 0 (default) or more, not {o.Threads}");
+        if (o.MaxTiles is < 1 or > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
+            problems.Add($"MaxTiles must be between 1 and {Imaging.Tiling.TilingOptions.MaxSupportedTiles}, not {o.MaxTiles}");
+        if (o.MaxConcurrentGenerations < 1) problems.Add($"MaxConcurrentGenerations must be at least 1, not {o.MaxConcurrentGenerations}");
+        if (o.MaxQueuedRequests < 0) problems.Add($"MaxQueuedRequests must be 0 or more, not {o.MaxQueuedRequests}");
+        foreach (string root in o.AllowedImageRoots)
+            if (!Directory.Exists(root)) problems.Add($"AllowedImageRoots entry '{root}' is not an existing folder");
+        if (o.AllowRemoteImages && o.AllowedImageHosts.Count == 0) problems.Add("AllowRemoteImages is on but AllowedImageHosts is empty; name the hosts images may come from");
+        if (o.MaxImageBytes < 1) problems.Add($"MaxImageBytes must be positive, not {o.MaxImageBytes}");
+        if (o.ImageFetchTimeout <= TimeSpan.Zero) problems.Add($"ImageFetchTimeout must be positive, not {o.ImageFetchTimeout}");
+        if (o.MaxRequestBytes < 1024) problems.Add($"MaxRequestBytes must be at least 1024, not {o.MaxRequestBytes}");
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems.Select(p => "InternVL: " + p));
+    }
+}

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using InternVit.SK.Generation;
+using InternVit.SK.Onnx;
+using InternVit.SK.Plugin;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace InternVit.SK.Hosting;
+
+/// <summary>Registers a local InternVL model with dependency injection.</summary>
+public static class InternVLServiceCollectionExtensions
+{
+    /// <summary>Registers the model, its <see cref="IChatClient"/> and its <see cref="VisionTools"/>, with options bound from <paramref name="section"/>.</summary>
+    public static IServiceCollection AddInternVL(this IServiceCollection services, IConfigurationSection section)
+    {
+        services.AddOptions<InternVLOptions>().Bind(section);
+        return services.AddInternVLCore();
+    }
+
+    /// <summary>Registers the model, its <see cref="IChatClient"/> and its <see cref="VisionTools"/>, with options set by <paramref name="configure"/>.</summary>
+    public static IServiceCollection AddInternVL(this IServiceCollection services, Action<InternVLOptions> configure)
+    {
+        services.AddOptions<InternVLOptions>().Configure(configure);
+        return services.AddInternVLCore();
+    }
+
+    /// <summary>
+    /// Singletons: <see cref="InternVLModel"/> (loaded on first use, or at start with <see cref="InternVLOptions.WarmUp"/>),
+    /// <see cref="InternVLChatClient"/> as <see cref="IChatClient"/>, <see cref="VisionTools"/>; options validated at start.
+    /// </summary>
+    private static IServiceCollection AddInternVLCore(this IServiceCollection services)
+    {
+        services.AddOptions<InternVLOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InternVLOptions>, InternVLOptionsValidator>());
+        services.AddLogging();
+        services.TryAddSingleton(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
+            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger("InternVit.SK.Hosting");
+            var clock = Stopwatch.StartNew();
+            logger.LogInformation("loading InternVL model from {Path}", o.ModelPath);
+            var model = InternVLModel.LoadAsync(o.ModelPath, new InternVLModelOptions
+            {
+                CacheDirectory = o.CacheDirectory,
+                ExecutionProvider = o.ExecutionProvider == "cuda" ? OrtExecutionProvider.Cuda : OrtExecutionProvider.Cpu,
+                IntraOpThreads = o.Threads,
+                MaxTiles = o.MaxTiles,
+            }, new Progress<Export.ConversionProgress>(p => logger.LogInformation("converting: [{Step}/{Steps}] {Stage} {Detail}", p.Step, p.Steps, p.Stage, p.Detail)))
+                .GetAwaiter().GetResult();
+            logger.LogInformation("model {Directory} ready in {Ms} ms ({Template}, {Layers} decoder layers)",
+                model.Directory, clock.ElapsedMilliseconds, model.Template.Name, model.Language.Layers);
+            return model;
+        });
+        services.TryAddSingleton(provider => ImageSourceOptionsFrom(provider.GetRequiredService<IOptions<InternVLOptions>>().Value));
+        services.TryAddSingleton(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
+            return new InternVLChatClient(provider.GetRequiredService<InternVLModel>(),
+                new InternVLChatClientOptions { ModelId = ModelId(o), ImageSources = provider.GetRequiredService<ImageSourceOptions>() });
+        });
+        services.TryAddSingleton<IChatClient>(provider => provider.GetRequiredService<InternVLChatClient>());
+        services.TryAddSingleton(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
+            return new VisionTools(provider.GetRequiredService<InternVLModel>(),
+                new VisionToolsOptions { ImageSources = provider.GetRequiredService<ImageSourceOptions>(), MaxTiles = o.MaxTiles });
+        });
+        services.TryAddSingleton(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
+            return new GenerationGate(o.MaxConcurrentGenerations, o.MaxQueuedRequests);
+        });
+        services.TryAddSingleton(provider => new RemoteImageFetcher(new ImageSources(provider.GetRequiredService<ImageSourceOptions>())));
+        services.TryAddSingleton(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
+            return new InternVLModelInfo(ModelId(o), new DateTimeOffset(Directory.GetLastWriteTimeUtc(o.ModelPath)).ToUnixTimeSeconds());
+        });
+        services.AddHostedService<ModelWarmUp>();
+        return services;
+    }
+
+    internal static ImageSourceOptions ImageSourceOptionsFrom(InternVLOptions o) => new()
+    {
+        AllowedRoots = o.AllowedImageRoots.ToArray(),
+        MaxImageBytes = o.MaxImageBytes,
+        AllowUrls = o.AllowRemoteImages,
+        AllowedHosts = o.AllowedImageHosts.ToArray(),
+        AllowPlainHttp = o.AllowPlainHttp,
+        DownloadTimeout = o.ImageFetchTimeout,
+    };
+
+    internal static string ModelId(InternVLOptions o) =>
+        o.ModelId ?? Path.GetFileName(Path.GetFullPath(o.ModelPath).TrimEnd(Path.DirectorySeparatorChar));
+}
+
+/// <summary>Loads the model while the host starts (when <see cref="InternVLOptions.WarmUp"/> is on), so the first request does not pay for it.</summary>
+internal sealed class ModelWarmUp(IServiceProvider services, IOptions<InternVLOptions> options) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.WarmUp) services.GetRequiredService<InternVLChatClient>();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

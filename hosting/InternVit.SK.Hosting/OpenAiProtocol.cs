@@ -1,0 +1,203 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.AI;
+
+namespace InternVit.SK.Hosting;
+
+/// <summary>An error the HTTP API reports in OpenAI's shape: <c>{"error": {"message", "type", "param", "code"}}</c>.</summary>
+internal sealed class OpenAiError(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null)
+    : Exception(message)
+{
+    public int Status { get; } = status;
+
+    public JsonObject ToJson() => new()
+    {
+        ["error"] = new JsonObject { ["message"] = Message, ["type"] = type, ["param"] = param, ["code"] = code },
+    };
+
+    public static OpenAiError BadRequest(string message, string? param = null) => new(400, message, param: param);
+}
+
+/// <summary>A parsed <c>POST /v1/chat/completions</c> request.</summary>
+internal sealed record ChatCompletionRequest(string Model, List<ChatMessage> Messages, ChatOptions Options, bool Stream, bool IncludeUsage);
+
+/// <summary>
+/// OpenAI's chat-completions wire format ↔ Microsoft.Extensions.AI: requests become <see cref="ChatMessage"/>s with
+/// <see cref="TextContent"/> and image <see cref="DataContent"/> (or <see cref="UriContent"/> for http(s) URLs, which
+/// the URL policy decides on later), and responses and stream chunks are written back in OpenAI's shapes.
+/// </summary>
+internal static class OpenAiProtocol
+{
+    /// <summary>Parses and checks a request body; every problem is a 400 naming the field.</summary>
+    public static ChatCompletionRequest ParseRequest(JsonElement root, string defaultModel, long maxImageBytes)
+    {
+        if (root.ValueKind != JsonValueKind.Object) throw OpenAiError.BadRequest("the request body must be a JSON object");
+        string model = root.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : defaultModel;
+        if (!root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
+            throw OpenAiError.BadRequest("'messages' must be a non-empty array", "messages");
+
+        var list = new List<ChatMessage>();
+        int index = 0;
+        foreach (var message in messages.EnumerateArray())
+        {
+            string where = $"messages[{index++}]";
+            if (message.ValueKind != JsonValueKind.Object) throw OpenAiError.BadRequest($"{where} must be an object", where);
+            string role = message.TryGetProperty("role", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString()! : "";
+            var chatRole = role switch
+            {
+                "system" or "developer" => ChatRole.System,
+                "user" => ChatRole.User,
+                "assistant" => ChatRole.Assistant,
+                _ => throw OpenAiError.BadRequest($"{where}.role '{role}' is not supported (system, developer, user or assistant)", $"{where}.role"),
+            };
+            list.Add(new ChatMessage(chatRole, ParseContent(message, where, maxImageBytes)));
+        }
+
+        var options = new ChatOptions { ModelId = model };
+        if ((Number(root, "max_completion_tokens") ?? Number(root, "max_tokens")) is double maxTokens)
+        {
+            if (maxTokens < 1 || maxTokens != Math.Floor(maxTokens)) throw OpenAiError.BadRequest("max_tokens must be a positive integer", "max_tokens");
+            options.MaxOutputTokens = (int)Math.Min(maxTokens, int.MaxValue);
+        }
+        if (Number(root, "temperature") is double temperature)
+        {
+            if (temperature is < 0 or > 2) throw OpenAiError.BadRequest("temperature must be between 0 and 2", "temperature");
+            options.Temperature = (float)temperature;
+        }
+        if (Number(root, "top_p") is double topP)
+        {
+            if (topP is <= 0 or > 1) throw OpenAiError.BadRequest("top_p must be in (0, 1]", "top_p");
+            options.TopP = (float)topP;
+        }
+        if (Number(root, "seed") is double seed) options.Seed = (long)seed;
+        if (root.TryGetProperty("stop", out var stop))
+        {
+            options.StopSequences = stop.ValueKind switch
+            {
+                JsonValueKind.String => [stop.GetString()!],
+                JsonValueKind.Array => stop.EnumerateArray().Select(s => s.ValueKind == JsonValueKind.String ? s.GetString()! : throw OpenAiError.BadRequest("stop must be a string or an array of strings", "stop")).ToList(),
+                JsonValueKind.Null => null,
+                _ => throw OpenAiError.BadRequest("stop must be a string or an array of strings", "stop"),
+            };
+        }
+        if (root.TryGetProperty("n", out var n) && n.ValueKind == JsonValueKind.Number && n.GetInt32() != 1)
+            throw OpenAiError.BadRequest("only n = 1 is supported", "n");
+        if (root.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
+            throw OpenAiError.BadRequest("tools are not supported by this model server", "tools");
+        bool stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
+        bool includeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
+            && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True;
+        return new ChatCompletionRequest(model, list, options, stream, includeUsage);
+    }
+
+    private static double? Number(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return null;
+        if (value.ValueKind != JsonValueKind.Number) throw OpenAiError.BadRequest($"{name} must be a number", name);
+        return value.GetDouble();
+    }
+
+    private static List<AIContent> ParseContent(JsonElement message, string where, long maxImageBytes)
+    {
+        if (!message.TryGetProperty("content", out var content) || content.ValueKind == JsonValueKind.Null) return [];
+        if (content.ValueKind == JsonValueKind.String) return [new TextContent(content.GetString())];
+        if (content.ValueKind != JsonValueKind.Array) throw OpenAiError.BadRequest($"{where}.content must be a string or an array of parts", $"{where}.content");
+        var parts = new List<AIContent>();
+        int index = 0;
+        foreach (var part in content.EnumerateArray())
+        {
+            string at = $"{where}.content[{index++}]";
+            string type = part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "";
+            switch (type)
+            {
+                case "text":
+                    parts.Add(new TextContent(part.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String ? text.GetString()
+                        : throw OpenAiError.BadRequest($"{at}.text must be a string", $"{at}.text")));
+                    break;
+                case "image_url":
+                    parts.Add(ParseImage(part, at, maxImageBytes));
+                    break;
+                default:
+                    throw OpenAiError.BadRequest($"{at}.type '{type}' is not supported (text or image_url)", $"{at}.type");
+            }
+        }
+        return parts;
+    }
+
+    private static AIContent ParseImage(JsonElement part, string at, long maxImageBytes)
+    {
+        string? url = part.TryGetProperty("image_url", out var image) ? image.ValueKind switch
+        {
+            JsonValueKind.Object when image.TryGetProperty("url", out var u) && u.ValueKind == JsonValueKind.String => u.GetString(),
+            JsonValueKind.String => image.GetString(),
+            _ => null,
+        } : null;
+        if (string.IsNullOrEmpty(url)) throw OpenAiError.BadRequest($"{at}.image_url.url is required", $"{at}.image_url");
+        if (url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        {
+            int comma = url.IndexOf(',');
+            if (comma < 0 || !url.AsSpan(0, comma).EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
+                throw OpenAiError.BadRequest($"{at}.image_url must be a base64 data: URI (data:image/png;base64,...)", $"{at}.image_url");
+            long approximateBytes = (url.Length - comma - 1) / 4L * 3;
+            if (approximateBytes > maxImageBytes)
+                throw new OpenAiError(413, $"{at}: the image is about {approximateBytes:N0} bytes; the limit is {maxImageBytes:N0}", param: $"{at}.image_url", code: "image_too_large");
+            string mediaType = url[5..comma].Split(';')[0];
+            byte[] bytes;
+            try
+            {
+                bytes = Convert.FromBase64String(url[(comma + 1)..]);
+            }
+            catch (FormatException)
+            {
+                throw OpenAiError.BadRequest($"{at}.image_url: the data: URI is not valid base64", $"{at}.image_url");
+            }
+            return new DataContent(bytes, mediaType.Length > 0 ? mediaType : "application/octet-stream");
+        }
+        if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+            return new UriContent(uri, "image/*");
+        throw OpenAiError.BadRequest($"{at}.image_url must be a data: URI or an http(s) URL", $"{at}.image_url");
+    }
+
+    public static string FinishReason(ChatFinishReason? reason) =>
+        reason == ChatFinishReason.Length ? "length" : reason == ChatFinishReason.ContentFilter ? "content_filter" : "stop";
+
+    public static JsonObject Usage(UsageDetails? usage)
+    {
+        long prompt = usage?.InputTokenCount ?? 0, completion = usage?.OutputTokenCount ?? 0;
+        return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = usage?.TotalTokenCount ?? prompt + completion };
+    }
+
+    public static JsonObject Completion(string id, long created, string model, ChatResponse response) => new()
+    {
+        ["id"] = id,
+        ["object"] = "chat.completion",
+        ["created"] = created,
+        ["model"] = model,
+        ["choices"] = new JsonArray(new JsonObject
+        {
+            ["index"] = 0,
+            ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = response.Text },
+            ["finish_reason"] = FinishReason(response.FinishReason),
+        }),
+        ["usage"] = Usage(response.Usage),
+    };
+
+    public static JsonObject Chunk(string id, long created, string model, JsonObject delta, string? finishReason) => new()
+    {
+        ["id"] = id,
+        ["object"] = "chat.completion.chunk",
+        ["created"] = created,
+        ["model"] = model,
+        ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finishReason }),
+    };
+
+    public static JsonObject UsageChunk(string id, long created, string model, UsageDetails? usage) => new()
+    {
+        ["id"] = id,
+        ["object"] = "chat.completion.chunk",
+        ["created"] = created,
+        ["model"] = model,
+        ["choices"] = new JsonArray(),
+        ["usage"] = Usage(usage),
+    };
+}

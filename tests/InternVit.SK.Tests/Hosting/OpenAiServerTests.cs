@@ -1,0 +1,204 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using InternVit.SK.Tests.Export;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace InternVit.SK.Tests.Hosting;
+
+/// <summary>
+/// <c>internvl serve</c>'s HTTP API on a loopback port, driven by the official OpenAI .NET SDK; answers compared with
+/// the golden greedy generations of the tiny checkpoint.
+/// </summary>
+[Collection(ConvertedTinyModelCollection.Name)]
+public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
+{
+    private const string TwoImagesText = "ห้า gin eco })(ห้า gin eco })(ห้า gin eco })(ห้า gin gradient أخرى eco })(ห้า gin gradient أخرى eco })(";
+    private const string TextOnlyText = "_evt strawberry ebenfalls cutter";
+
+    private static byte[] Image(string file) => File.ReadAllBytes(Path.Combine(TestPaths.Fixtures, "images", file));
+
+    private static ChatClient Client(TinyServer server, string key = "unused") =>
+        new("model", new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = server.OpenAiEndpoint });
+
+    private static UserChatMessage TwoImagesQuestion() => new(
+        ChatMessageContentPart.CreateTextPart("Image-1: <image>\nImage-2: <image>\nDescribe the two images."),
+        ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(Image("exact_448x448.png")), "image/png"),
+        ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(Image("photo_webp_800x450.webp")), "image/webp"));
+
+    [Fact]
+    public async Task A_question_with_images_gets_the_reference_answer()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        ChatCompletion completion = await Client(server).CompleteChatAsync([TwoImagesQuestion()], new ChatCompletionOptions { MaxOutputTokenCount = 24 });
+        Assert.Equal(TwoImagesText, completion.Content[0].Text);
+        Assert.Equal(ChatFinishReason.Length, completion.FinishReason);
+        Assert.Equal(1090, completion.Usage.InputTokenCount);
+        Assert.Equal(24, completion.Usage.OutputTokenCount);
+        Assert.Equal("model", completion.Model);
+    }
+
+    [Fact]
+    public async Task Streaming_with_images_gives_the_same_text_in_chunks_then_usage()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        var text = new StringBuilder();
+        int chunks = 0;
+        ChatTokenUsage? usage = null;
+        ChatFinishReason? finish = null;
+        await foreach (var update in Client(server).CompleteChatStreamingAsync([TwoImagesQuestion()], new ChatCompletionOptions { MaxOutputTokenCount = 24 }))
+        {
+            foreach (var part in update.ContentUpdate) text.Append(part.Text);
+            chunks++;
+            usage ??= update.Usage;
+            finish ??= update.FinishReason;
+        }
+        Assert.Equal(TwoImagesText, text.ToString());
+        Assert.True(chunks > 10, $"only {chunks} chunks");
+        Assert.Equal(ChatFinishReason.Length, finish);
+        Assert.NotNull(usage);
+        Assert.Equal(1090, usage.InputTokenCount);
+    }
+
+    [Fact]
+    public async Task Sixteen_concurrent_requests_all_complete_with_the_right_answer()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => o.MaxConcurrentGenerations = 4);
+        var client = Client(server);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 16).Select(i => Task.Run(async () =>
+            i % 4 == 0
+                ? (await client.CompleteChatAsync([TwoImagesQuestion()], new ChatCompletionOptions { MaxOutputTokenCount = 24 })).Value.Content[0].Text
+                : (await client.CompleteChatAsync([new UserChatMessage("Hello, who are you?")])).Value.Content[0].Text)));
+        for (int i = 0; i < answers.Length; i++) Assert.Equal(i % 4 == 0 ? TwoImagesText : TextOnlyText, answers[i]);
+    }
+
+    [Fact]
+    public async Task Models_lists_the_served_model()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        var json = JsonNode.Parse(await http.GetStringAsync("v1/models"))!;
+        Assert.Equal("list", (string?)json["object"]);
+        Assert.Equal("model", (string?)json["data"]![0]!["id"]);
+    }
+
+    public static TheoryData<string, HttpStatusCode, string> BadRequests => new()
+    {
+        { """{"messages": []}""", HttpStatusCode.BadRequest, "'messages' must be a non-empty array" },
+        { """{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}]}]}""", HttpStatusCode.BadRequest, "PNG" },
+        { """{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}]}]}""", HttpStatusCode.BadRequest, "not valid base64" },
+        { """{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}""", HttpStatusCode.BadRequest, "not enabled" },
+        { """{"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}""", HttpStatusCode.BadRequest, "input_audio" },
+        { """{"messages": [{"role": "tool", "content": "x"}]}""", HttpStatusCode.BadRequest, "role 'tool'" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "temperature": 7}""", HttpStatusCode.BadRequest, "temperature" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o"}""", HttpStatusCode.NotFound, "serves 'model'" },
+        { """{"messages": [{"role": "user", "content": "<image>\nWhat is it?"}]}""", HttpStatusCode.BadRequest, "image" },
+        { "not json", HttpStatusCode.BadRequest, "not valid JSON" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task Bad_requests_get_openai_shaped_errors(string body, HttpStatusCode status, string message)
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        using var response = await http.PostAsync("v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.Equal(status, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Contains(message, (string?)error["message"]);
+        Assert.NotNull((string?)error["type"]);
+    }
+
+    [Fact]
+    public async Task The_sdk_sees_a_bad_image_as_a_400()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        var bad = new UserChatMessage(ChatMessageContentPart.CreateTextPart("What is it?"),
+            ChatMessageContentPart.CreateImagePart(BinaryData.FromString("not an image"), "image/png"));
+        var e = await Assert.ThrowsAsync<ClientResultException>(() => Client(server).CompleteChatAsync([bad]));
+        Assert.Equal(400, e.Status);
+    }
+
+    [Fact]
+    public async Task A_wrong_or_missing_key_is_a_401_and_the_right_one_works()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => o.ApiKey = "s3cret");
+        var e = await Assert.ThrowsAsync<ClientResultException>(() => Client(server, "wrong").CompleteChatAsync([new UserChatMessage("Hello, who are you?")]));
+        Assert.Equal(401, e.Status);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("v1/models")).StatusCode);
+        ChatCompletion ok = await Client(server, "s3cret").CompleteChatAsync([new UserChatMessage("Hello, who are you?")]);
+        Assert.Equal(TextOnlyText, ok.Content[0].Text);
+    }
+
+    [Fact]
+    public async Task Requests_and_images_over_the_limits_get_413()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => { o.MaxRequestBytes = 200_000; o.MaxImageBytes = 50_000; });
+        using var http = new HttpClient { BaseAddress = server.Address };
+        string big = Convert.ToBase64String(Image("receipt_576x1400.png")); // 109 kB: over the image limit, under the request limit
+        using var image = await http.PostAsync("v1/chat/completions", JsonContent.Create(new JsonObject
+        {
+            ["messages"] = new JsonArray(new JsonObject
+            {
+                ["role"] = "user",
+                ["content"] = new JsonArray(new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = "data:image/png;base64," + big } }),
+            }),
+        }));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, image.StatusCode);
+        Assert.Contains("limit", (string?)JsonNode.Parse(await image.Content.ReadAsStringAsync())!["error"]!["message"]);
+
+        using var request = await http.PostAsync("v1/chat/completions", new StringContent(new string('x', 300_000), Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, request.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_full_queue_answers_429_and_a_dropped_stream_frees_its_slot()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => { o.MaxConcurrentGenerations = 1; o.MaxQueuedRequests = 0; });
+        using var http = new HttpClient { BaseAddress = server.Address };
+        // A long streamed answer holds the only slot (the one_image question does not stop early).
+        var longRequest = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+        {
+            Content = JsonContent.Create(new JsonObject
+            {
+                ["messages"] = new JsonArray(new JsonObject
+                {
+                    ["role"] = "user",
+                    ["content"] = new JsonArray(
+                        new JsonObject { ["type"] = "text", ["text"] = "Describe the image." },
+                        new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = "data:image/png;base64," + Convert.ToBase64String(Image("table_1600x900.png")) } }),
+                }),
+                ["max_tokens"] = 4000,
+                ["stream"] = true,
+            }),
+        };
+        var streaming = await http.SendAsync(longRequest, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, streaming.StatusCode);
+        using (var reader = new StreamReader(await streaming.Content.ReadAsStreamAsync()))
+            Assert.StartsWith("data: ", await reader.ReadLineAsync());
+
+        using var rejected = await http.PostAsync("v1/chat/completions", JsonContent.Create(new JsonObject
+        {
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Hello, who are you?" }),
+        }));
+        Assert.Equal(HttpStatusCode.TooManyRequests, rejected.StatusCode);
+        Assert.Equal("queue_full", (string?)JsonNode.Parse(await rejected.Content.ReadAsStringAsync())!["error"]!["code"]);
+
+        streaming.Dispose(); // the client goes away: the server stops generating and frees the slot
+        HttpStatusCode status = HttpStatusCode.TooManyRequests;
+        for (int attempt = 0; attempt < 100 && status == HttpStatusCode.TooManyRequests; attempt++)
+        {
+            await Task.Delay(100);
+            using var retry = await http.PostAsync("v1/chat/completions", JsonContent.Create(new JsonObject
+            {
+                ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Hello, who are you?" }),
+            }));
+            status = retry.StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.OK, status);
+    }
+}
