@@ -3,6 +3,8 @@
 #   - ONNX Runtime 1.30 (libonnxruntime.so.1) from the npm package onnxruntime-node@1.30.0, into .native/
 #     (taken with `npm pack`; the package's postinstall, which downloads CUDA pieces, never runs)
 #   - Debian codec libraries used by the imaging code: libturbojpeg0, libpng16-16, libwebp7
+#   - Debian's chromium, which the chat page's browser test drives through Microsoft.Playwright (restored by NuGet;
+#     Playwright is pointed at /usr/bin/chromium, so it downloads no browser)
 # Re-running it does nothing that is already done, except the (incremental) build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ need() { command -v "$1" >/dev/null || { log "$1 is required: $2"; exit 1; }; }
 need dotnet "install the .NET 10 SDK"
 
 # 1. Debian packages (only when something is missing).
-apt_packages=(libturbojpeg0 libpng16-16 libwebp7)
+apt_packages=(libturbojpeg0 libpng16-16 libwebp7 chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
