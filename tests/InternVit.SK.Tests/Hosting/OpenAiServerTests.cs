@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using InternVit.SK.Tests.Export;
 using OpenAI;
+using Microsoft.AspNetCore.Hosting;
 using OpenAI.Chat;
 
 namespace InternVit.SK.Tests.Hosting;
@@ -73,6 +74,37 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
                 ? (await client.CompleteChatAsync([TwoImagesQuestion()], new ChatCompletionOptions { MaxOutputTokenCount = 24 })).Value.Content[0].Text
                 : (await client.CompleteChatAsync([new UserChatMessage("Hello, who are you?")])).Value.Content[0].Text)));
         for (int i = 0; i < answers.Length; i++) Assert.Equal(i % 4 == 0 ? TwoImagesText : TextOnlyText, answers[i]);
+    }
+
+    [Fact]
+    public async Task An_image_url_from_an_allowed_host_is_fetched_and_others_are_refused()
+    {
+        // A second local server plays the remote image host.
+        var images = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        images.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var imageHost = images.Build();
+        Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapGet(imageHost, "/{name}",
+            (string name) => Microsoft.AspNetCore.Http.Results.File(Image(name), name.EndsWith(".webp") ? "image/webp" : "image/png"));
+        await imageHost.StartAsync();
+        string baseUrl = imageHost.Urls.First().TrimEnd('/');
+
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o =>
+        {
+            o.AllowRemoteImages = true;
+            o.AllowPlainHttp = true;
+            o.AllowedImageHosts = ["127.0.0.1"];
+        });
+        var question = new UserChatMessage(
+            ChatMessageContentPart.CreateTextPart("Image-1: <image>\nImage-2: <image>\nDescribe the two images."),
+            ChatMessageContentPart.CreateImagePart(new Uri(baseUrl + "/exact_448x448.png")),
+            ChatMessageContentPart.CreateImagePart(new Uri(baseUrl + "/photo_webp_800x450.webp")));
+        ChatCompletion completion = await Client(server).CompleteChatAsync([question], new ChatCompletionOptions { MaxOutputTokenCount = 24 });
+        Assert.Equal(TwoImagesText, completion.Content[0].Text);
+
+        var elsewhere = new UserChatMessage(ChatMessageContentPart.CreateTextPart("What is it?"),
+            ChatMessageContentPart.CreateImagePart(new Uri(baseUrl.Replace("127.0.0.1", "localhost") + "/exact_448x448.png")));
+        var e = await Assert.ThrowsAsync<ClientResultException>(() => Client(server).CompleteChatAsync([elsewhere]));
+        Assert.Equal(400, e.Status);
     }
 
     [Fact]
