@@ -43,9 +43,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     /// <summary>A Linear layer's weight [out, in], stored transposed as [in, out] for <c>x @ W</c>.</summary>
     public string LinearWeight(string key)
     {
-        long[] shape = checkpoint.GetInfo(key).Shape;
-        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
-        int rows = checked((int)shape[0]), columns = checked((int)shape[1]);
+        var (rows, columns) = LinearShape(key);
         float[] weight = Read(key);
         float[] transposed = new float[weight.Length];
         for (int r = 0; r < rows; r++)
@@ -76,9 +74,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
 
     private string DynamicQuantizedMatMul(string name, string x, string key, string? biasKey)
     {
-        long[] shape = checkpoint.GetInfo(key).Shape;
-        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
-        int n = checked((int)shape[0]), k = checked((int)shape[1]);
+        var (n, k) = LinearShape(key);
         var q = ChannelQuantizer.Quantize(Read(key), n, k);
         string weight = graph.Initializer<sbyte>(key, q.Transposed, k, n);
         string scales = graph.Initializer<float>(key + "_scales", q.Scales, n);
@@ -88,9 +84,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
 
     private string QuantizedMatMul(string name, string x, string key, int bits)
     {
-        long[] shape = checkpoint.GetInfo(key).Shape;
-        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
-        int n = checked((int)shape[0]), k = checked((int)shape[1]);
+        var (n, k) = LinearShape(key);
         var q = BlockQuantizer.Quantize(Read(key), n, k, bits, BlockSize);
         string packed = graph.Initializer(key, OrtElementType.UInt8, q.Packed, n, q.Blocks, q.BlobSize);
         string scales = graph.Initializer<float>(key + "_scales", q.Scales, q.Scales.Length);
@@ -98,6 +92,14 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
         return graph.Node("MatMulNBits", [x, packed, scales, zeroPoints], name + "/MatMulNBits", domain: OnnxGraphBuilder.MicrosoftDomain,
             attributes: [OnnxAttr.Int("K", k), OnnxAttr.Int("N", n), OnnxAttr.Int("bits", bits), OnnxAttr.Int("block_size", BlockSize),
                 OnnxAttr.Int("accuracy_level", AccuracyLevel)])[0];
+    }
+
+    /// <summary>A Linear weight's [out, in].</summary>
+    private (int Out, int In) LinearShape(string key)
+    {
+        long[] shape = checkpoint.GetInfo(key).Shape;
+        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
+        return (checked((int)shape[0]), checked((int)shape[1]));
     }
 
     /// <summary>Reads a tensor for a computation done at conversion time (e.g. resampling the position grid).</summary>
@@ -154,7 +156,7 @@ internal enum LinearFormat
 
     /// <summary>
     /// int8 weights with one scale per output channel, DynamicQuantizeMatMul: the activations are quantized to uint8
-    /// per tensor at run time and the product runs in ONNX Runtime's integer GEMM (VNNI / AMX), bias fused.
+    /// per tensor at run time and the product runs in ONNX Runtime's integer GEMM (MLAS QGEMM), bias fused.
     /// </summary>
     DynamicInt8,
 }
