@@ -56,7 +56,9 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         string checkpoint = EnsureCheckpoint(Path.Combine(root, "hf"));
         string modelDir = EnsureModel(checkpoint, Path.Combine(root, options.Precision));
 
-        ResetPeakRss(); // the writer and the converter ran in this process; the peak counts from here
+        // The writer and the converter ran in this process: their garbage goes back to the system, and the peak counts from here.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        ResetPeakRss();
         var (preprocessMs, grid) = MeasurePreprocessing();
         var sessionOptions = new InternVLModelOptions { IntraOpThreads = options.Threads };
         double coldLoadMs = Time(() => InternVLModel.Open(modelDir, sessionOptions).Dispose());
@@ -112,7 +114,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         var embeds = new float[options.PromptTokens * model.Language.HiddenSize];
         var ids = new int[options.PromptTokens];
         model.Embeddings.Lookup(ids, embeds);
-        using var cache = model.Language.CreateCache();
+        using var cache = model.Language.CreateCache(options.PromptTokens + options.GenTokens);
         model.Language.Forward(embeds, cache);
         var one = new float[model.Language.HiddenSize];
         for (int t = 0; t < options.GenTokens; t++) model.Language.Forward(one, cache);
@@ -180,7 +182,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         model.Embeddings.Lookup(ids, embeds);
         return Medians(() =>
         {
-            using var cache = model.Language.CreateCache();
+            using var cache = model.Language.CreateCache(options.PromptTokens); // sized as the generator sizes it
             model.Language.Forward(embeds, cache);
         });
     }

@@ -59,3 +59,30 @@ internal static class BlockQuantizer
         return new Quantized(packed, scales, zeroPoints, blocks, blobSize);
     }
 }
+
+/// <summary>
+/// Symmetric int8 quantization of a Linear weight with one scale per output channel, for ONNX Runtime's com.microsoft
+/// DynamicQuantizeMatMul: W [N, K] (the checkpoint's [out, in]) → Wᵀ [K, N] int8 with q = round(w / scale),
+/// scale = max |w| of the row / 127, so that w ≈ q · scale and zero stays exact (no zero point).
+/// </summary>
+internal static class ChannelQuantizer
+{
+    public readonly record struct Quantized(sbyte[] Transposed, float[] Scales);
+
+    public static Quantized Quantize(ReadOnlySpan<float> weight, int n, int k)
+    {
+        if (weight.Length != (long)n * k) throw new ArgumentException($"weight has {weight.Length} values, not {n}x{k}", nameof(weight));
+        var transposed = new sbyte[(long)n * k];
+        var scales = new float[n];
+        for (int row = 0; row < n; row++)
+        {
+            var w = weight.Slice(row * k, k);
+            float max = 0;
+            foreach (float v in w) max = MathF.Max(max, MathF.Abs(v));
+            float scale = max / 127, inverse = max == 0 ? 0 : 127 / max;
+            scales[row] = scale;
+            for (int c = 0; c < k; c++) transposed[(long)c * n + row] = (sbyte)Math.Clamp((int)MathF.Round(w[c] * inverse), -127, 127);
+        }
+        return new Quantized(transposed, scales);
+    }
+}

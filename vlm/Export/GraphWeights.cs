@@ -13,8 +13,8 @@ internal readonly record struct ExpectedTensor(string Name, long[] Shape);
 /// </summary>
 /// <param name="checkpoint">Where tensors come from.</param>
 /// <param name="graph">Where initializers and Linear nodes go.</param>
-/// <param name="linearBits">Null keeps Linear weights in float32; 4 or 8 quantizes them for MatMulNBits.</param>
-internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBuilder graph, int? linearBits = null)
+/// <param name="linearFormat">How Linear layers store their weights and which kernel runs them.</param>
+internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBuilder graph, LinearFormat linearFormat = LinearFormat.Float32)
 {
     /// <summary>Weights per quantization block along the input dimension.</summary>
     public const int BlockSize = 32;
@@ -43,9 +43,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     /// <summary>A Linear layer's weight [out, in], stored transposed as [in, out] for <c>x @ W</c>.</summary>
     public string LinearWeight(string key)
     {
-        long[] shape = checkpoint.GetInfo(key).Shape;
-        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
-        int rows = checked((int)shape[0]), columns = checked((int)shape[1]);
+        var (rows, columns) = LinearShape(key);
         float[] weight = Read(key);
         float[] transposed = new float[weight.Length];
         for (int r = 0; r < rows; r++)
@@ -58,19 +56,35 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
 
     /// <summary>
     /// A Linear layer y = x Wᵀ + b over the checkpoint's weight W [out, in] (and bias b when <paramref name="biasKey"/>
-    /// is given): a MatMul over Wᵀ in float32, or MatMulNBits over W quantized blockwise (see <see cref="BlockQuantizer"/>).
+    /// is given), in the graph's <see cref="LinearFormat"/>: a MatMul over Wᵀ in float32, MatMulNBits over W quantized
+    /// blockwise (see <see cref="BlockQuantizer"/>), or DynamicQuantizeMatMul over Wᵀ in int8 per output channel with
+    /// the bias fused (see <see cref="ChannelQuantizer"/>).
     /// </summary>
     public string Linear(string name, string x, string weightKey, string? biasKey)
     {
-        string y = linearBits is int bits ? QuantizedMatMul(name, x, weightKey, bits) : graph.MatMul(name + "/MatMul", x, LinearWeight(weightKey));
+        if (linearFormat == LinearFormat.DynamicInt8) return DynamicQuantizedMatMul(name, x, weightKey, biasKey);
+        string y = linearFormat switch
+        {
+            LinearFormat.Blocked8 => QuantizedMatMul(name, x, weightKey, 8),
+            LinearFormat.Blocked4 => QuantizedMatMul(name, x, weightKey, 4),
+            _ => graph.MatMul(name + "/MatMul", x, LinearWeight(weightKey)),
+        };
         return biasKey is null ? y : graph.Add(name + "/Add", y, Tensor(biasKey));
+    }
+
+    private string DynamicQuantizedMatMul(string name, string x, string key, string? biasKey)
+    {
+        var (n, k) = LinearShape(key);
+        var q = ChannelQuantizer.Quantize(Read(key), n, k);
+        string weight = graph.Initializer<sbyte>(key, q.Transposed, k, n);
+        string scales = graph.Initializer<float>(key + "_scales", q.Scales, n);
+        string[] inputs = biasKey is null ? [x, weight, scales] : [x, weight, scales, "", Tensor(biasKey)];
+        return graph.Node("DynamicQuantizeMatMul", inputs, name + "/DynamicQuantizeMatMul", domain: OnnxGraphBuilder.MicrosoftDomain)[0];
     }
 
     private string QuantizedMatMul(string name, string x, string key, int bits)
     {
-        long[] shape = checkpoint.GetInfo(key).Shape;
-        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
-        int n = checked((int)shape[0]), k = checked((int)shape[1]);
+        var (n, k) = LinearShape(key);
         var q = BlockQuantizer.Quantize(Read(key), n, k, bits, BlockSize);
         string packed = graph.Initializer(key, OrtElementType.UInt8, q.Packed, n, q.Blocks, q.BlobSize);
         string scales = graph.Initializer<float>(key + "_scales", q.Scales, q.Scales.Length);
@@ -78,6 +92,14 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
         return graph.Node("MatMulNBits", [x, packed, scales, zeroPoints], name + "/MatMulNBits", domain: OnnxGraphBuilder.MicrosoftDomain,
             attributes: [OnnxAttr.Int("K", k), OnnxAttr.Int("N", n), OnnxAttr.Int("bits", bits), OnnxAttr.Int("block_size", BlockSize),
                 OnnxAttr.Int("accuracy_level", AccuracyLevel)])[0];
+    }
+
+    /// <summary>A Linear weight's [out, in].</summary>
+    private (int Out, int In) LinearShape(string key)
+    {
+        long[] shape = checkpoint.GetInfo(key).Shape;
+        if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
+        return (checked((int)shape[0]), checked((int)shape[1]));
     }
 
     /// <summary>Reads a tensor for a computation done at conversion time (e.g. resampling the position grid).</summary>
@@ -118,6 +140,25 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
         string list = string.Join("; ", problems.Take(shown)) + (problems.Count > shown ? $"; and {problems.Count - shown} more" : "");
         throw new CheckpointException(checkpoint.Directory, $"the weights do not match config.json: {list}");
     }
+}
+
+/// <summary>How a graph's Linear layers store their weights.</summary>
+internal enum LinearFormat
+{
+    /// <summary>float32 weights, MatMul (+ Add).</summary>
+    Float32,
+
+    /// <summary>8-bit blockwise weights, MatMulNBits (+ Add).</summary>
+    Blocked8,
+
+    /// <summary>4-bit blockwise weights, MatMulNBits (+ Add).</summary>
+    Blocked4,
+
+    /// <summary>
+    /// int8 weights with one scale per output channel, DynamicQuantizeMatMul: the activations are quantized to uint8
+    /// per tensor at run time and the product runs in ONNX Runtime's integer GEMM (MLAS QGEMM), bias fused.
+    /// </summary>
+    DynamicInt8,
 }
 
 /// <summary>One input or output of a graph, as recorded in the manifest: name, element type and dimensions (numbers or symbols).</summary>

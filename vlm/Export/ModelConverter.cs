@@ -12,10 +12,11 @@ namespace InternVit.SK.Export;
 public sealed record ConversionOptions
 {
     /// <summary>
-    /// Weight precision of the graphs (<see cref="ModelConverter.SupportedPrecisions"/>): <c>fp32</c>; <c>int8</c>, every
-    /// Linear weight (vision and LLM) quantized to 8 bits in blocks of 32 for ONNX Runtime's MatMulNBits; <c>int4</c>,
-    /// the LLM's Linear weights (lm_head included) in 4 bits and the vision graph's in 8 bits. Norms, biases, the
-    /// patch embedding and the token-embedding table stay as they are.
+    /// Weight precision of the graphs (<see cref="ModelConverter.SupportedPrecisions"/>): <c>fp32</c>; <c>int8</c>, the
+    /// LLM's Linear weights quantized to 8 bits in blocks of 32 for ONNX Runtime's MatMulNBits and the vision graph's
+    /// to int8 per output channel for DynamicQuantizeMatMul (activations quantized at run time); <c>int4</c>, the LLM's
+    /// Linear weights (lm_head included) in 4 bits and the vision graph's as for int8. Norms, biases, the patch
+    /// embedding and the token-embedding table stay as they are.
     /// </summary>
     public string Precision { get; init; } = "fp32";
 
@@ -126,17 +127,17 @@ public static class ModelConverter
             var used = new HashSet<string>(StringComparer.Ordinal);
             var metadata = new[] { new KeyValuePair<string, string>("source_sha256", sourceInfo.Sha256) };
 
-            void BuildGraph(int step, string stage, string file, string graphName, int? linearBits, Action<OnnxGraphBuilder, GraphWeights, Action<string>> build)
+            void BuildGraph(int step, string stage, string file, string graphName, LinearFormat linearFormat, Action<OnnxGraphBuilder, GraphWeights, Action<string>> build)
             {
                 Report(progress, step, stage, "");
                 using var g = new OnnxGraphBuilder(Path.Combine(staging, file), graphName);
-                var w = new GraphWeights(checkpoint, g, linearBits);
+                var w = new GraphWeights(checkpoint, g, linearFormat);
                 build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, step, stage, detail); });
                 g.Save(Version, metadata);
                 used.UnionWith(w.Used);
             }
-            BuildGraph(3, "vision graph", VisionFile, "internvit", VisionLinearBits(options.Precision), vision.Build);
-            BuildGraph(4, "decoder graph", DecoderFile, "qwen2", LlmLinearBits(options.Precision), decoder.Build);
+            BuildGraph(3, "vision graph", VisionFile, "internvit", VisionLinearFormat(options.Precision), vision.Build);
+            BuildGraph(4, "decoder graph", DecoderFile, "qwen2", LlmLinearFormat(options.Precision), decoder.Build);
 
             Report(progress, 5, "embeddings and tokenizer", "");
             var embedInfo = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
@@ -162,9 +163,22 @@ public static class ModelConverter
         }
     }
 
-    private static int? VisionLinearBits(string precision) => precision is "int8" or "int4" ? 8 : null;
+    /// <summary>
+    /// The vision encoder runs 1025 tokens per tile, where the integer GEMM behind DynamicQuantizeMatMul measured about
+    /// 4× faster than 8-bit MatMulNBits (which quantizes activations and dot-products them per block of 32).
+    /// </summary>
+    private static LinearFormat VisionLinearFormat(string precision) => precision is "int8" or "int4" ? LinearFormat.DynamicInt8 : LinearFormat.Float32;
 
-    private static int? LlmLinearBits(string precision) => precision switch { "int8" => 8, "int4" => 4, _ => null };
+    /// <summary>
+    /// The LLM keeps MatMulNBits: decoding one token at a time reads every weight once, so bytes decide, and
+    /// DynamicQuantizeMatMul at M = 1 decoded slower than 8-bit MatMulNBits (prefill was faster, see the README).
+    /// </summary>
+    private static LinearFormat LlmLinearFormat(string precision) => precision switch
+    {
+        "int8" => LinearFormat.Blocked8,
+        "int4" => LinearFormat.Blocked4,
+        _ => LinearFormat.Float32,
+    };
 
     private static string Version => typeof(ModelConverter).Assembly.GetName().Version?.ToString() ?? "0";
 

@@ -6,7 +6,8 @@ namespace InternVit.SK.Generation;
 /// The decoder's key/value cache for one sequence: per layer one preallocated buffer for keys and one for values,
 /// [1, kv_heads, Capacity, head_dim], of which the first <see cref="Length"/> positions are valid. Each decoder step
 /// binds the buffers as both <c>past_key_values</c> and <c>present</c>, so the graph writes the new positions in place
-/// and nothing is copied or allocated per step. Pages of the buffers are only touched as positions are written.
+/// and nothing is copied or allocated per step. The buffers are not cleared (the graph reads only positions it wrote),
+/// so pages of a large buffer cost resident memory only as positions are written.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -23,8 +24,8 @@ public sealed class KvCache : IDisposable
         {
             for (int i = 0; i < layers; i++)
             {
-                _keys[i] = OrtTensor.Allocate(OrtElementType.Float, [1, keyValueHeads, capacity, headDim]);
-                _values[i] = OrtTensor.Allocate(OrtElementType.Float, [1, keyValueHeads, capacity, headDim]);
+                _keys[i] = OrtTensor.AllocateUninitialized(OrtElementType.Float, [1, keyValueHeads, capacity, headDim]);
+                _values[i] = OrtTensor.AllocateUninitialized(OrtElementType.Float, [1, keyValueHeads, capacity, headDim]);
             }
         }
         catch

@@ -65,12 +65,21 @@ public sealed unsafe class OrtTensor : IDisposable
     /// <summary>A zero-filled tensor in memory ORT allocates.</summary>
     public static OrtTensor Allocate(OrtElementType type, ReadOnlySpan<long> shape)
     {
+        var tensor = AllocateUninitialized(type, shape);
+        tensor.RawBytes().Clear();
+        return tensor;
+    }
+
+    /// <summary>
+    /// A tensor in memory ORT allocates, with undefined content: for buffers that are written before they are read
+    /// (a KV cache), whose untouched pages then cost no resident memory.
+    /// </summary>
+    internal static OrtTensor AllocateUninitialized(OrtElementType type, ReadOnlySpan<long> shape)
+    {
         nint value;
         fixed (long* dims = shape)
             OrtStatus.ThrowIfFailed(OrtLibrary.Api.CreateTensorAsOrtValue(OrtEnvironment.DefaultAllocator, dims, (nuint)shape.Length, type, &value));
-        var tensor = new OrtTensor(OrtHandle.Own<OrtValueHandle>(value), type, shape.ToArray());
-        tensor.RawBytes().Clear();
-        return tensor;
+        return new OrtTensor(OrtHandle.Own<OrtValueHandle>(value), type, shape.ToArray());
     }
 
     /// <summary>Wraps a value ORT returned, reading its type and shape.</summary>
