@@ -14,12 +14,12 @@ internal static class ServeCommand
     {
         var host = new HostCliOptions();
         var urls = new Option<string>("--urls") { Description = "Where to listen (default: loopback only).", DefaultValueFactory = _ => InternVLServer.DefaultUrls };
-        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 requests." };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 requests (or set INTERNVL_API_KEY, which other users cannot see in the process list)." };
         var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /.") { urls, apiKey };
         host.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            string? key = parse.GetValue(apiKey);
+            string? key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("INTERNVL_API_KEY");
             await using var app = InternVLServer.BuildHttpServer(o =>
             {
                 host.Apply(parse, o);

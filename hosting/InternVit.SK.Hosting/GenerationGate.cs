@@ -10,9 +10,6 @@ internal sealed class GenerationGate(int concurrent, int queued) : IDisposable
     private readonly int _capacity = concurrent + queued;
     private int _admitted;
 
-    /// <summary>Requests admitted (generating or waiting).</summary>
-    public int Admitted => Volatile.Read(ref _admitted);
-
     /// <summary>Waits for a generation slot; null when the queue is full.</summary>
     public async Task<IDisposable?> EnterAsync(CancellationToken cancellationToken)
     {

@@ -32,7 +32,7 @@ public static class InternVLEndpoints
     /// <summary>Rejects /v1 requests without the configured API key (OpenAI's 401 shape).</summary>
     public static IApplicationBuilder UseInternVLApiKey(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
-        string? key = context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value.ApiKey;
+        string? key = context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value.ApiKey?.Trim();
         if (key is not null && context.Request.Path.StartsWithSegments("/v1"))
         {
             string? header = context.Request.Headers.Authorization;
@@ -58,9 +58,21 @@ public static class InternVLEndpoints
         var cancellationToken = context.RequestAborted;
         var o = options.Value;
         var clock = Stopwatch.StartNew();
+        // The queue is checked first, so a full server turns requests away before reading their bodies.
+        using var lease = await gate.EnterAsync(cancellationToken);
+        if (lease is null)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await WriteError(context, new OpenAiError(429, "the server is busy: too many requests are waiting for the model; retry shortly", "server_busy", code: "queue_full"));
+            return;
+        }
+
         ChatCompletionRequest request;
         try
         {
+            // Only JSON: a browser's cross-site "simple" request (text/plain, form data) cannot reach the model.
+            if (!(context.Request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+                throw new OpenAiError(415, "the request body must be JSON (Content-Type: application/json)", code: "unsupported_media_type");
             if (context.Request.ContentLength > o.MaxRequestBytes)
                 throw new OpenAiError(413, $"the request is {context.Request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}", code: "request_too_large");
             var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
@@ -78,7 +90,7 @@ public static class InternVLEndpoints
             {
                 throw new OpenAiError(413, $"the request is larger than {o.MaxRequestBytes:N0} bytes", code: "request_too_large");
             }
-            using (document) request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes);
+            using (document) request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes, o.MaxImagesPerRequest);
             if (request.Model != info.ModelId)
                 throw new OpenAiError(404, $"the model '{request.Model}' does not exist; this server serves '{info.ModelId}'", code: "model_not_found", param: "model");
             await fetcher.FetchRemoteImagesAsync(request.Messages, cancellationToken);
@@ -86,14 +98,6 @@ public static class InternVLEndpoints
         catch (OpenAiError e)
         {
             await WriteError(context, e);
-            return;
-        }
-
-        using var lease = await gate.EnterAsync(cancellationToken);
-        if (lease is null)
-        {
-            context.Response.Headers.RetryAfter = "1";
-            await WriteError(context, new OpenAiError(429, "the server is busy: too many requests are waiting for the model; retry shortly", "server_busy", code: "queue_full"));
             return;
         }
 
@@ -149,7 +153,7 @@ public static class InternVLEndpoints
             ? new OpenAiError(413, d.Message, code: "image_too_large")
             : OpenAiError.BadRequest(d.Message),
         Generation.ContextWindowExceededException c => new OpenAiError(400, c.Message, code: "context_length_exceeded"),
-        NotSupportedException or ArgumentException => OpenAiError.BadRequest(e.Message),
+        NotSupportedException or ArgumentException or Plugin.ImageSourceException => OpenAiError.BadRequest(e.Message),
         _ => null,
     };
 

@@ -47,6 +47,9 @@ public sealed class InternVLOptions
     /// <summary>Time limit for fetching one remote image.</summary>
     public TimeSpan ImageFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Most images in one request, its history included.</summary>
+    public int MaxImagesPerRequest { get; set; } = 16;
+
     /// <summary>Largest HTTP request body accepted by the server, in bytes.</summary>
     public long MaxRequestBytes { get; set; } = 64L << 20;
 
@@ -56,7 +59,7 @@ public sealed class InternVLOptions
     /// <summary>The model id the HTTP API reports and accepts (default: the model folder's name).</summary>
     public string? ModelId { get; set; }
 
-    /// <summary>A key clients must send as <c>Authorization: Bearer KEY</c> (null: no key).</summary>
+    /// <summary>A key clients must send as <c>Authorization: Bearer KEY</c> (null: no key; surrounding spaces are ignored).</summary>
     public string? ApiKey { get; set; }
 }
 
@@ -79,6 +82,8 @@ internal sealed class InternVLOptionsValidator : IValidateOptions<InternVLOption
         if (o.AllowRemoteImages && o.AllowedImageHosts.Count == 0) problems.Add("AllowRemoteImages is on but AllowedImageHosts is empty; name the hosts images may come from");
         if (o.MaxImageBytes < 1) problems.Add($"MaxImageBytes must be positive, not {o.MaxImageBytes}");
         if (o.ImageFetchTimeout <= TimeSpan.Zero) problems.Add($"ImageFetchTimeout must be positive, not {o.ImageFetchTimeout}");
+        if (o.MaxImagesPerRequest < 1) problems.Add($"MaxImagesPerRequest must be at least 1, not {o.MaxImagesPerRequest}");
+        if (o.ApiKey is not null && o.ApiKey.Trim().Length == 0) problems.Add("ApiKey is blank; leave it unset for no key, or set a real key");
         if (o.MaxRequestBytes < 1024) problems.Add($"MaxRequestBytes must be at least 1024, not {o.MaxRequestBytes}");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems.Select(p => "InternVL: " + p));
     }

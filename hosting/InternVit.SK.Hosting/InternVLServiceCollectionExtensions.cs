@@ -52,8 +52,8 @@ public static class InternVLServiceCollectionExtensions
                 MaxTiles = o.MaxTiles,
             }, new Progress<Export.ConversionProgress>(p => logger.LogInformation("converting: [{Step}/{Steps}] {Stage} {Detail}", p.Step, p.Steps, p.Stage, p.Detail)))
                 .GetAwaiter().GetResult();
-            logger.LogInformation("model {Directory} ready in {Ms} ms ({Template}, {Layers} decoder layers)",
-                model.Directory, clock.ElapsedMilliseconds, model.Template.Name, model.Language.Layers);
+            logger.LogInformation("model {Directory} ready in {Ms} ms ({Template} template, context window {Window})",
+                model.Directory, clock.ElapsedMilliseconds, model.Template.Name, model.ContextWindow);
             return model;
         });
         services.TryAddSingleton(provider => ImageSourceOptionsFrom(provider.GetRequiredService<IOptions<InternVLOptions>>().Value));

@@ -29,7 +29,7 @@ internal sealed record ChatCompletionRequest(string Model, List<ChatMessage> Mes
 internal static class OpenAiProtocol
 {
     /// <summary>Parses and checks a request body; every problem is a 400 naming the field.</summary>
-    public static ChatCompletionRequest ParseRequest(JsonElement root, string defaultModel, long maxImageBytes)
+    public static ChatCompletionRequest ParseRequest(JsonElement root, string defaultModel, long maxImageBytes, int maxImages)
     {
         if (root.ValueKind != JsonValueKind.Object) throw OpenAiError.BadRequest("the request body must be a JSON object");
         string model = root.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : defaultModel;
@@ -52,6 +52,8 @@ internal static class OpenAiProtocol
             };
             list.Add(new ChatMessage(chatRole, ParseContent(message, where, maxImageBytes)));
         }
+        int images = list.Sum(m => m.Contents.Count(c => c is DataContent or UriContent));
+        if (images > maxImages) throw OpenAiError.BadRequest($"the request has {images} images; the limit is {maxImages}", "messages");
 
         var options = new ChatOptions { ModelId = model };
         if ((Number(root, "max_completion_tokens") ?? Number(root, "max_tokens")) is double maxTokens)
@@ -79,8 +81,11 @@ internal static class OpenAiProtocol
                 JsonValueKind.Null => null,
                 _ => throw OpenAiError.BadRequest("stop must be a string or an array of strings", "stop"),
             };
+            // As OpenAI: at most 4 stop strings; each short, since every token is matched against them.
+            if (options.StopSequences is { } stops && (stops.Count > 4 || stops.Any(x => x.Length > 256)))
+                throw OpenAiError.BadRequest("stop takes at most 4 strings of at most 256 characters", "stop");
         }
-        if (root.TryGetProperty("n", out var n) && n.ValueKind == JsonValueKind.Number && n.GetInt32() != 1)
+        if (root.TryGetProperty("n", out var n) && n.ValueKind != JsonValueKind.Null && !(n.TryGetInt32(out int count) && count == 1))
             throw OpenAiError.BadRequest("only n = 1 is supported", "n");
         if (root.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
             throw OpenAiError.BadRequest("tools are not supported by this model server", "tools");

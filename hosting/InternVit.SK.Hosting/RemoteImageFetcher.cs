@@ -7,8 +7,10 @@ namespace InternVit.SK.Hosting;
 /// Replaces http(s) image URLs in request messages by the downloaded images, under the URL policy (allowlisted hosts,
 /// size and time limits) of the plugin's image sources — the same code the tools use. Refusals become OpenAI-shaped errors.
 /// </summary>
-internal sealed class RemoteImageFetcher(ImageSources sources)
+internal sealed class RemoteImageFetcher(ImageSources sources) : IDisposable
 {
+    public void Dispose() => sources.Dispose();
+
     public async Task FetchRemoteImagesAsync(List<ChatMessage> messages, CancellationToken cancellationToken)
     {
         foreach (var message in messages)
@@ -22,9 +24,12 @@ internal sealed class RemoteImageFetcher(ImageSources sources)
                 }
                 catch (ImageSourceException e)
                 {
-                    throw e.Reason == ImageSourceRefusal.TooLarge
-                        ? new OpenAiError(413, e.Message, param: "image_url", code: "image_too_large")
-                        : OpenAiError.BadRequest(e.Message, "image_url");
+                    throw e.Reason switch
+                    {
+                        ImageSourceRefusal.TooLarge => new OpenAiError(413, e.Message, param: "image_url", code: "image_too_large"),
+                        ImageSourceRefusal.TimedOut => new OpenAiError(504, e.Message, "upstream_timeout", "image_url", "image_fetch_timeout"),
+                        _ => OpenAiError.BadRequest(e.Message, "image_url"),
+                    };
                 }
                 string mediaType;
                 try

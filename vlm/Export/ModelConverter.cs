@@ -111,7 +111,16 @@ public static class ModelConverter
         string[] tokenizerFiles = TokenizerFiles.Where(f => File.Exists(Path.Combine(source, f))).ToArray();
         if (!tokenizerFiles.Contains("tokenizer.json") && !(tokenizerFiles.Contains("vocab.json") && tokenizerFiles.Contains("merges.txt")))
             throw new CheckpointException(source, "no tokenizer: the folder needs tokenizer.json, or vocab.json + merges.txt (+ tokenizer_config.json)");
-        var specialTokens = ResolveSpecialTokens(source, config, BpeTokenizer.Load(source));
+        var tokenizer = BpeTokenizer.Load(source);
+        var specialTokens = ResolveSpecialTokens(source, config, tokenizer);
+        if (ConversationTemplate.All.All(t => t.Name != config.Template))
+            throw new CheckpointException(Path.Combine(source, "config.json"),
+                $"template '{config.Template}' is not supported; supported: {string.Join(", ", ConversationTemplate.All.Select(t => t.Name))}");
+        if (ConversationTemplate.Get(config.Template!).StopToken is var stop && tokenizer.TokenToId(stop) is null)
+            throw new CheckpointException(source, $"the tokenizer has no token '{stop}', the stop token of template '{config.Template}'");
+        var embedding = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
+        if (embedding.ByteLength > int.MaxValue)
+            throw new CheckpointException(source, $"'{Qwen2Graph.EmbedTokensKey}' is {embedding.ByteLength:N0} bytes; tables over 2 GiB are not supported yet");
         cancellationToken.ThrowIfCancellationRequested();
 
         Report(progress, 2, "hashing the source files", "");
@@ -230,7 +239,9 @@ public static class ModelConverter
             throw new CheckpointException(Path.Combine(source, "config.json"), "llm_config.eos_token_id is missing; generation would not know when to stop");
         int vocab = config.LlmConfig.VocabSize;
         int start = Require("<img>"), end = Require("</img>"), context = Require("<IMG_CONTEXT>");
-        foreach (var (name, id) in new[] { ("<img>", start), ("</img>", end), ("<IMG_CONTEXT>", context), ("eos_token_id", eos[0]) })
+        var ids = new List<(string, int)> { ("<img>", start), ("</img>", end), ("<IMG_CONTEXT>", context) };
+        foreach (int id in eos) ids.Add(("eos_token_id", id));
+        foreach (var (name, id) in ids)
             if ((uint)id >= (uint)vocab)
                 throw new CheckpointException(source, $"token {name} has id {id}, outside llm_config.vocab_size {vocab}");
         return new ManifestSpecialTokens

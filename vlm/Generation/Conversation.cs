@@ -24,6 +24,7 @@ public sealed class Conversation
 
     internal Conversation(InternVLModel model, string? systemPrompt)
     {
+        model.RefuseReservedTokens(systemPrompt, "the system prompt", allowImagePlaceholders: false);
         Model = model;
         SystemPrompt = systemPrompt;
         Prompts = model.CreatePromptBuilder(systemPrompt);
@@ -38,12 +39,16 @@ public sealed class Conversation
     public string? SystemPrompt { get; }
 
     /// <summary>The turns so far.</summary>
-    public IReadOnlyList<ConversationTurn> History => _turns;
+    public IReadOnlyList<ConversationTurn> History => _turns.AsReadOnly();
 
     /// <summary>Adds an exchange that happened elsewhere (e.g. replayed from a chat transcript).</summary>
+    /// <exception cref="ArgumentException">The question's placeholders do not match its images, or a text holds a reserved token.</exception>
     public void AddTurn(string question, IReadOnlyList<ImageInput>? images, string answer)
     {
         images ??= [];
+        CheckQuestion(question, images.Count);
+        Model.RefuseReservedTokens(answer, "an answer", allowImagePlaceholders: false);
+        if (Volatile.Read(ref _busy) != 0) throw new InvalidOperationException("this conversation is generating; add turns before or after");
         _turns.Add(new ConversationTurn(WithPlaceholders(question, images.Count, firstTurn: false), images, answer));
     }
 
@@ -69,23 +74,52 @@ public sealed class Conversation
         images ??= [];
         options ??= new GenerationOptions();
         options.Validate();
+        CheckQuestion(text, images.Count);
         if (Interlocked.Exchange(ref _busy, 1) != 0)
             throw new InvalidOperationException("this conversation is already generating; start another conversation for concurrent requests");
         try
         {
             string question = WithPlaceholders(text, images.Count, _turns.Count == 0);
             var generator = new Generator(this, question, images, options);
-            await foreach (var update in generator.RunAsync(cancellationToken).ConfigureAwait(false))
+            bool recorded = false;
+            try
             {
-                if (update.Result is not null)
-                    _turns.Add(new ConversationTurn(generator.Question, images, Prompts.ExtractResponse(update.Result.Text)));
-                yield return update;
+                await foreach (var update in generator.RunAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (update.Result is not null)
+                    {
+                        _turns.Add(new ConversationTurn(generator.Question, images, Prompts.ExtractResponse(update.Result.Text)));
+                        recorded = true;
+                    }
+                    yield return update;
+                }
+            }
+            finally
+            {
+                // A turn that did not complete leaves nothing behind: its images' features are dropped too.
+                if (!recorded)
+                    foreach (var image in images) _prepared.Remove(image);
             }
         }
         finally
         {
             Volatile.Write(ref _busy, 0);
         }
+    }
+
+    /// <summary>
+    /// A question may not forge the prompt's structure, and when it places images itself (<c>&lt;image&gt;</c>), it places
+    /// exactly the images of its turn — a stray placeholder would otherwise take an image of a later turn.
+    /// </summary>
+    private void CheckQuestion(string question, int images)
+    {
+        Model.RefuseReservedTokens(question, "the question", allowImagePlaceholders: true);
+        int placeholders = 0;
+        for (int at = question.IndexOf(PromptBuilder.ImagePlaceholder, StringComparison.Ordinal); at >= 0;
+             at = question.IndexOf(PromptBuilder.ImagePlaceholder, at + 1, StringComparison.Ordinal))
+            placeholders++;
+        if (placeholders > 0 && placeholders != images)
+            throw new ArgumentException($"the question has {placeholders} '{PromptBuilder.ImagePlaceholder}' placeholder(s) for {images} image(s)", nameof(question));
     }
 
     /// <summary>Every image of the conversation in placeholder order: earlier turns first.</summary>

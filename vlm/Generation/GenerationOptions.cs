@@ -23,6 +23,9 @@ public sealed record GenerationOptions
     /// <summary>How images are decoded (limits, EXIF orientation, alpha).</summary>
     public Imaging.ImageDecodeOptions? ImageDecoding { get; init; }
 
+    /// <summary>Called as each stage starts ("vision", "prefill"): a seam for tests that must act at a precise point.</summary>
+    internal Action<string>? StageStarted { get; init; }
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNewTokens, 1, nameof(MaxNewTokens));

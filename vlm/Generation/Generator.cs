@@ -59,6 +59,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             // 3. Vision: tile and encode the new images (one graph run per image, all its tiles batched).
             var preprocess = clock.Elapsed;
             var vision = TimeSpan.Zero;
+            if (pending.Count > 0) options.StageStarted?.Invoke("vision");
             foreach (var (input, image, _, tiler, grid) in pending)
             {
                 var start = clock.Elapsed;
@@ -84,7 +85,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             pending.Clear();
 
             // 4. Embeddings, with image features in place of the <IMG_CONTEXT> rows, in image order.
-            float[] embeds = Embed(ids, allImages);
+            float[] embeds = await _model.RunExclusiveAsync(() => Embed(ids, allImages), cancellationToken).ConfigureAwait(false);
 
             // 5. Prefill, then decode token by token.
             await foreach (var update in DecodeAsync(embeds, ids.Count, prompt.ImageTokenCount, maxNewTokens, clock, preprocess, vision, cancellationToken).ConfigureAwait(false))
@@ -109,6 +110,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         var step = new float[language.HiddenSize];
         var logits = new float[language.VocabSize];
 
+        options.StageStarted?.Invoke("prefill");
         var prefillStart = clock.Elapsed;
         await _model.RunExclusiveAsync(() => language.Forward(embeds, cache, logits, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
         var prefill = clock.Elapsed - prefillStart;
@@ -140,8 +142,11 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             }
             if (generated.Count >= maxNewTokens) break;
 
-            _model.Embeddings.Lookup([token], step);
-            await _model.RunExclusiveAsync(() => language.Forward(step, cache, logits, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await _model.RunExclusiveAsync(() =>
+            {
+                _model.Embeddings.Lookup([token], step);
+                language.Forward(step, cache, logits, 1, cancellationToken);
+            }, cancellationToken).ConfigureAwait(false);
         }
 
         // Whatever the detokenizer and the stop matcher still hold belongs to the answer (unless a stop string ended it).

@@ -17,6 +17,8 @@ namespace InternVit.SK.Generation;
 public sealed class InternVLModel : IDisposable
 {
     private readonly SemaphoreSlim _compute = new(1, 1);
+    private readonly string[] _reservedTokens;
+    private bool _disposed;
 
     private InternVLModel(string directory, ModelManifest manifest, VisionEncoder vision, LanguageModel language, TokenEmbeddings embeddings,
         BpeTokenizer tokenizer, InternVLModelOptions options)
@@ -33,6 +35,34 @@ public sealed class InternVLModel : IDisposable
         StopTokenIds = stops;
         ContextWindow = Math.Min(options.MaxContextTokens ?? int.MaxValue, manifest.Decoder.MaxPositionEmbeddings > 0 ? manifest.Decoder.MaxPositionEmbeddings : int.MaxValue);
         DefaultMaxTiles = options.MaxTiles ?? manifest.Image.MaxTiles;
+        // Text from callers must not forge the prompt's structure: the image markers and the template's own special
+        // tokens (role markers, separators) are refused; other added tokens such as <ref>/<box> stay usable.
+        var reserved = new List<string> { PromptBuilder.ImageStartToken, PromptBuilder.ImageEndToken, PromptBuilder.ImageContextToken };
+        foreach (string part in (string[])[Template.SystemTemplate, Template.UserRole, Template.AssistantRole, Template.Separator])
+            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(part, @"<\|[^|<>\s]+\|>"))
+                if (!reserved.Contains(m.Value) && tokenizer.TokenToId(m.Value) is not null) reserved.Add(m.Value);
+        _reservedTokens = reserved.ToArray();
+    }
+
+    /// <summary>
+    /// Refuses text that contains a token reserved for the prompt's structure (image markers, role markers); with
+    /// <paramref name="allowImagePlaceholders"/> false, also the <c>&lt;image&gt;</c> placeholder.
+    /// </summary>
+    /// <exception cref="ArgumentException">The text contains a reserved token.</exception>
+    internal void RefuseReservedTokens(string? text, string what, bool allowImagePlaceholders)
+    {
+        if (string.IsNullOrEmpty(text)) return;
+        string? first = null;
+        int firstAt = int.MaxValue;
+        foreach (string token in _reservedTokens)
+        {
+            int at = text.IndexOf(token, StringComparison.Ordinal);
+            if (at >= 0 && at < firstAt) (first, firstAt) = (token, at);
+        }
+        if (first is not null)
+            throw new ArgumentException($"{what} contains '{first}', a token reserved for the prompt's structure", what);
+        if (!allowImagePlaceholders && text.Contains(PromptBuilder.ImagePlaceholder, StringComparison.Ordinal))
+            throw new ArgumentException($"{what} contains the image placeholder '{PromptBuilder.ImagePlaceholder}'; only user turns with images may", what);
     }
 
     /// <summary>The model folder (the converted one, when loaded from an original checkpoint).</summary>
@@ -42,13 +72,13 @@ public sealed class InternVLModel : IDisposable
     public ModelManifest Manifest { get; }
 
     /// <summary>Tiles → image features.</summary>
-    public VisionEncoder Vision { get; }
+    internal VisionEncoder Vision { get; }
 
     /// <summary>Embeddings → logits, with a KV cache.</summary>
-    public LanguageModel Language { get; }
+    internal LanguageModel Language { get; }
 
     /// <summary>Token id → embedding row.</summary>
-    public TokenEmbeddings Embeddings { get; }
+    internal TokenEmbeddings Embeddings { get; }
 
     /// <summary>The model's tokenizer.</summary>
     public BpeTokenizer Tokenizer { get; }
@@ -74,6 +104,8 @@ public sealed class InternVLModel : IDisposable
         CancellationToken cancellationToken = default)
     {
         options ??= new InternVLModelOptions();
+        if (path == "~" || path.StartsWith("~/", StringComparison.Ordinal))
+            path = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) + path[1..];
         string root = Path.GetFullPath(path);
         if (!System.IO.Directory.Exists(root)) throw new DirectoryNotFoundException($"model folder not found: {root}");
         if (!ModelManifest.Exists(root))
@@ -138,6 +170,7 @@ public sealed class InternVLModel : IDisposable
         await _compute.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             return await Task.Run(work, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -176,12 +209,21 @@ public sealed class InternVLModel : IDisposable
                 throw new CheckpointException(Path.Combine(root, graph.File), $"the graph has no input '{port.Name}' that the manifest names; convert again with --force");
     }
 
-    /// <inheritdoc />
+    /// <summary>Waits for the graph run in progress (if any), then releases the model; later runs throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
-        Vision.Dispose();
-        Language.Dispose();
-        Embeddings.Dispose();
-        _compute.Dispose();
+        _compute.Wait();
+        try
+        {
+            if (_disposed) return;
+            _disposed = true;
+            Vision.Dispose();
+            Language.Dispose();
+            Embeddings.Dispose();
+        }
+        finally
+        {
+            _compute.Release();
+        }
     }
 }

@@ -9,7 +9,7 @@ namespace InternVit.SK.Generation;
 /// and nothing is copied or allocated per step. The buffers are not cleared (the graph reads only positions it wrote),
 /// so pages of a large buffer cost resident memory only as positions are written.
 /// </summary>
-public sealed class KvCache : IDisposable
+internal sealed class KvCache : IDisposable
 {
     private readonly OrtTensor[] _keys;
     private readonly OrtTensor[] _values;

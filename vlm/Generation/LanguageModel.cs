@@ -7,7 +7,7 @@ namespace InternVit.SK.Generation;
 /// The decoder graph of a converted model. One call runs a block of input embeddings at the positions after those in
 /// the <see cref="KvCache"/>, appends their keys and values to it, and returns the logits of the last positions.
 /// </summary>
-public sealed class LanguageModel : IDisposable
+internal sealed class LanguageModel : IDisposable
 {
     private readonly OrtSession _session;
     private readonly string[] _outputNames;

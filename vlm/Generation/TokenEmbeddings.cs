@@ -6,7 +6,7 @@ namespace InternVit.SK.Generation;
 /// The token-embedding table of a converted model, memory-mapped in the checkpoint's dtype and widened to float32
 /// row by row on lookup (exact for BF16 and F16), so the 0.1–1 GB table is never copied as a whole.
 /// </summary>
-public sealed class TokenEmbeddings : IDisposable
+internal sealed class TokenEmbeddings : IDisposable
 {
     private readonly SafetensorsFile _file;
     private readonly SafetensorsTensorInfo _info;

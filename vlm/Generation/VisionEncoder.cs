@@ -4,7 +4,7 @@ using InternVit.SK.Onnx;
 namespace InternVit.SK.Generation;
 
 /// <summary>The vision graph of a converted model: normalized tiles [N, 3, S, S] → image features [N, tokens_per_tile, hidden].</summary>
-public sealed class VisionEncoder : IDisposable
+internal sealed class VisionEncoder : IDisposable
 {
     private readonly OrtSession _session;
 

@@ -12,8 +12,8 @@ public sealed class McpServerTests(ConvertedTinyModel tiny)
     [Fact]
     public async Task A_client_lists_and_calls_the_vision_tools_over_stdio()
     {
-        string cli = Path.Combine(TestPaths.RepositoryRoot, "artifacts", "bin", "InternVit.SK.Cli", "release", "internvl.dll");
-        Assert.True(File.Exists(cli), $"build the CLI first: {cli}");
+        // The CLI this test assembly was built against (copied beside it with its runtimeconfig), not a stale build.
+        string cli = typeof(InternVit.SK.Cli.CliApp).Assembly.Location;
         string images = Path.Combine(TestPaths.Fixtures, "images");
         var stderr = new List<string>();
         var transport = new StdioClientTransport(new StdioClientTransportOptions
