@@ -4,7 +4,7 @@ using Xunit.Abstractions;
 
 namespace InternVit.SK.Tests.Export;
 
-/// <summary>The tiny checkpoint converted at one quantized precision.</summary>
+/// <summary>The tiny checkpoint converted at one reduced precision (fp16 storage or quantized).</summary>
 public abstract class QuantizedTinyModel : IDisposable
 {
     private readonly TempDir _dir = new();
@@ -27,6 +27,8 @@ public abstract class QuantizedTinyModel : IDisposable
     }
 }
 
+public sealed class Fp16TinyModel() : QuantizedTinyModel("fp16");
+
 public sealed class Int8TinyModel() : QuantizedTinyModel("int8");
 
 public sealed class Int4TinyModel() : QuantizedTinyModel("int4");
@@ -38,7 +40,9 @@ public sealed class Int4TinyModel() : QuantizedTinyModel("int4");
 /// </summary>
 public abstract class QuantizedModelTests(QuantizedTinyModel quantized, ITestOutputHelper output, double minCosine, double minAgreement)
 {
-    private InternVLModel Model => quantized.Model;
+    private protected InternVLModel Model => quantized.Model;
+
+    protected ITestOutputHelper Output => output;
 
     [Theory]
     [InlineData("exact_448x448")]
@@ -131,3 +135,39 @@ public sealed class Int8ModelTests(Int8TinyModel model, ITestOutputHelper output
 
 public sealed class Int4ModelTests(Int4TinyModel model, ITestOutputHelper output)
     : QuantizedModelTests(model, output, minCosine: 0.99, minAgreement: 0.6), IClassFixture<Int4TinyModel>;
+
+/// <summary>
+/// fp16 storage: Linear weights in float16, cast to float32 in the graph. The tiny checkpoint is bf16, whose 8-bit
+/// mantissa float16 (11 bits) holds exactly for magnitudes in float16's normal range (≥ 6.1e-5); smaller weights become
+/// subnormals (absolute error ≤ 2⁻²⁵ ≈ 3e-8) or zero, so the graphs compute almost the fp32 function and the fp32
+/// bounds of <see cref="ConvertedModelGoldenTests"/> (vision 1e-4, logits 1e-3) and full greedy agreement must hold.
+/// </summary>
+public sealed class Fp16ModelTests(Fp16TinyModel model, ITestOutputHelper output)
+    : QuantizedModelTests(model, output, minCosine: 0.99999, minAgreement: 1), IClassFixture<Fp16TinyModel>
+{
+    [Theory]
+    [InlineData("exact_448x448")]
+    [InlineData("table_1600x900")]
+    public void Image_features_match_fp32_goldens_within_fp32_bounds(string image)
+    {
+        var (pixelValues, tiles) = Goldens.PixelValuesFromTiles(image);
+        float[] features = Model.Vision.Encode(pixelValues, tiles);
+        using var golden = Goldens.Open(Goldens.ModelA($"vision_{image}.safetensors"));
+        double diff = Goldens.MaxAbsDiff(features, golden.ReadFloat32("vit_embeds"));
+        Output.WriteLine($"fp16 {image}: vit_embeds max |diff| = {diff:E2}");
+        Assert.InRange(diff, 0, 1e-4);
+    }
+
+    [Fact]
+    public void Logits_match_fp32_goldens_within_fp32_bounds()
+    {
+        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
+        var embeds = new float[ids.Length * Model.Embeddings.HiddenSize];
+        Model.Embeddings.Lookup(ids, embeds);
+        using var cache = Model.Language.CreateCache(64);
+        double diff = Goldens.MaxAbsDiff(Model.Language.Forward(embeds, cache, logitsToKeep: 0), golden.ReadFloat32("logits"));
+        Output.WriteLine($"fp16 raw_text: logits max |diff| = {diff:E2}");
+        Assert.InRange(diff, 0, 1e-3);
+    }
+}
