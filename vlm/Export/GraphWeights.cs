@@ -41,22 +41,38 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     }
 
     /// <summary>A Linear layer's weight [out, in], stored transposed as [in, out] for <c>x @ W</c>.</summary>
-    public string LinearWeight(string key)
+    public string LinearWeight(string key) => graph.Initializer<float>(key, Transposed(key, w => w, out int rows, out int columns), columns, rows);
+
+    /// <summary>
+    /// A Linear layer's weight stored transposed in float16 ([in, out]), with a Cast to float32 beside it, so the
+    /// MatMul still runs in float32: the file holds half the bytes; ONNX Runtime folds the Cast when it loads the graph.
+    /// </summary>
+    private string LinearWeightFloat16(string key)
     {
-        var (rows, columns) = LinearShape(key);
+        Half[] transposed = Transposed(key, w => (Half)w, out int rows, out int columns);
+        foreach (Half h in transposed)
+            if (Half.IsInfinity(h))
+                throw new CheckpointException(checkpoint.Directory, $"'{key}' holds a value beyond float16's range (±65504); convert it at fp32");
+        string stored = graph.Initializer<Half>(key, transposed, columns, rows);
+        return graph.Op("Cast", key + "/to_float32", [stored], OnnxAttr.Int("to", (int)OrtElementType.Float));
+    }
+
+    private T[] Transposed<T>(string key, Func<float, T> convert, out int rows, out int columns)
+    {
+        (rows, columns) = LinearShape(key);
         float[] weight = Read(key);
-        float[] transposed = new float[weight.Length];
+        var transposed = new T[weight.Length];
         for (int r = 0; r < rows; r++)
         {
             var row = weight.AsSpan(r * columns, columns);
-            for (int c = 0; c < columns; c++) transposed[(long)c * rows + r] = row[c];
+            for (int c = 0; c < columns; c++) transposed[(long)c * rows + r] = convert(row[c]);
         }
-        return graph.Initializer<float>(key, transposed, columns, rows);
+        return transposed;
     }
 
     /// <summary>
     /// A Linear layer y = x Wᵀ + b over the checkpoint's weight W [out, in] (and bias b when <paramref name="biasKey"/>
-    /// is given), in the graph's <see cref="LinearFormat"/>: a MatMul over Wᵀ in float32, MatMulNBits over W quantized
+    /// is given), in the graph's <see cref="LinearFormat"/>: a MatMul over Wᵀ in float32 (stored as float32 or float16), MatMulNBits over W quantized
     /// blockwise (see <see cref="BlockQuantizer"/>), or DynamicQuantizeMatMul over Wᵀ in int8 per output channel with
     /// the bias fused (see <see cref="ChannelQuantizer"/>).
     /// </summary>
@@ -67,6 +83,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
         {
             LinearFormat.Blocked8 => QuantizedMatMul(name, x, weightKey, 8),
             LinearFormat.Blocked4 => QuantizedMatMul(name, x, weightKey, 4),
+            LinearFormat.Float16 => graph.MatMul(name + "/MatMul", x, LinearWeightFloat16(weightKey)),
             _ => graph.MatMul(name + "/MatMul", x, LinearWeight(weightKey)),
         };
         return biasKey is null ? y : graph.Add(name + "/Add", y, Tensor(biasKey));
@@ -147,6 +164,9 @@ internal enum LinearFormat
 {
     /// <summary>float32 weights, MatMul (+ Add).</summary>
     Float32,
+
+    /// <summary>float16 weights cast to float32 in the graph, MatMul (+ Add) in float32.</summary>
+    Float16,
 
     /// <summary>8-bit blockwise weights, MatMulNBits (+ Add).</summary>
     Blocked8,

@@ -12,7 +12,9 @@ namespace InternVit.SK.Export;
 public sealed record ConversionOptions
 {
     /// <summary>
-    /// Weight precision of the graphs (<see cref="ModelConverter.SupportedPrecisions"/>): <c>fp32</c>; <c>int8</c>, the
+    /// Weight precision of the graphs (<see cref="ModelConverter.SupportedPrecisions"/>): <c>fp32</c>; <c>fp16</c>, every
+    /// Linear weight (lm_head included) stored as float16 and cast to float32 inside the graph, so files are half the
+    /// size and the arithmetic stays float32; <c>int8</c>, the
     /// LLM's Linear weights quantized to 8 bits in blocks of 32 for ONNX Runtime's MatMulNBits and the vision graph's
     /// to int8 per output channel for DynamicQuantizeMatMul (activations quantized at run time); <c>int4</c>, the LLM's
     /// Linear weights (lm_head included) in 4 bits and the vision graph's as for int8. Norms, biases, the patch
@@ -48,7 +50,7 @@ public sealed record ConversionResult(string OutputDirectory, bool Converted, st
 public static class ModelConverter
 {
     /// <summary>Precisions <see cref="ConversionOptions.Precision"/> accepts.</summary>
-    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32", "int8", "int4"];
+    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32", "fp16", "int8", "int4"];
 
     /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
     public static IReadOnlyList<string> SupportedLlmArchitectures { get; } = ["Qwen2ForCausalLM"];
@@ -176,7 +178,12 @@ public static class ModelConverter
     /// The vision encoder runs 1025 tokens per tile, where the integer GEMM behind DynamicQuantizeMatMul measured about
     /// 4× faster than 8-bit MatMulNBits (which quantizes activations and dot-products them per block of 32).
     /// </summary>
-    private static LinearFormat VisionLinearFormat(string precision) => precision is "int8" or "int4" ? LinearFormat.DynamicInt8 : LinearFormat.Float32;
+    private static LinearFormat VisionLinearFormat(string precision) => precision switch
+    {
+        "int8" or "int4" => LinearFormat.DynamicInt8,
+        "fp16" => LinearFormat.Float16,
+        _ => LinearFormat.Float32,
+    };
 
     /// <summary>
     /// The LLM keeps MatMulNBits: decoding one token at a time reads every weight once, so bytes decide, and
@@ -186,6 +193,7 @@ public static class ModelConverter
     {
         "int8" => LinearFormat.Blocked8,
         "int4" => LinearFormat.Blocked4,
+        "fp16" => LinearFormat.Float16,
         _ => LinearFormat.Float32,
     };
 
