@@ -13,7 +13,7 @@ namespace InternVit.SK.Export;
 /// Schema, format version 2 (all names snake_case; version 2 changed the decoder to a preallocated, shared past/present KV buffer):
 /// <code>
 /// format            "internvit-sk-model"
-/// format_version    1
+/// format_version    2
 /// created_by        converter name and version
 /// source            architecture, llm_architecture, sha256 (over config.json and weight files), files [{name, bytes, sha256}]
 /// precision         "fp32"

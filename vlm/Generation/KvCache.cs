@@ -13,6 +13,8 @@ internal sealed class KvCache : IDisposable
 {
     private readonly OrtTensor[] _keys;
     private readonly OrtTensor[] _values;
+    private long[]? _mask;
+    private long[] _positions = [];
 
     internal KvCache(int layers, int keyValueHeads, int headDim, int capacity)
     {
@@ -44,23 +46,30 @@ internal sealed class KvCache : IDisposable
     /// <summary>Layers.</summary>
     public int Layers => _keys.Length;
 
+    /// <summary>The attention mask of every step: ones for all positions up to the capacity (the graph takes a prefix).</summary>
+    internal long[] AttentionMask => _mask ??= CreateMask(Capacity);
+
+    /// <summary>Position ids past .. past + count - 1, in a scratch buffer reused across steps.</summary>
+    internal Memory<long> PositionsFor(int count)
+    {
+        if (_positions.Length < count) _positions = new long[Math.Max(count, 1)];
+        for (int i = 0; i < count; i++) _positions[i] = Length + i;
+        return _positions.AsMemory(0, count);
+    }
+
+    private static long[] CreateMask(int capacity)
+    {
+        var mask = new long[capacity];
+        Array.Fill(mask, 1L);
+        return mask;
+    }
+
     internal OrtTensor Keys(int layer) => _keys[layer];
 
     internal OrtTensor Values(int layer) => _values[layer];
 
     /// <summary>Records that a step wrote <paramref name="positions"/> more positions.</summary>
     internal void Advance(int positions) => Length += positions;
-
-    /// <summary>Forgets every position from <paramref name="length"/> on (e.g. to rewind to a shared prefix).</summary>
-    public void TruncateTo(int length)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
-        Length = length;
-    }
-
-    /// <summary>Empties the cache for a new sequence, keeping its buffers.</summary>
-    public void Reset() => Length = 0;
 
     /// <inheritdoc />
     public void Dispose()

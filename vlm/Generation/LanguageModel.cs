@@ -92,14 +92,10 @@ internal sealed class LanguageModel : IDisposable
         if (total > cache.Capacity)
             throw new InvalidOperationException($"the KV cache is full: {past} positions held + {sequence} new > capacity {cache.Capacity}; create a larger cache (up to the context window {ContextWindow}) or truncate it");
 
-        var mask = new long[total];
-        Array.Fill(mask, 1L);
-        var positions = new long[sequence];
-        for (int i = 0; i < sequence; i++) positions[i] = past + i;
-
+        // The mask and the position ids come from buffers the cache keeps, so a decode step allocates no arrays for them.
         using var embeds = OrtTensor.FromMemory(System.Runtime.InteropServices.MemoryMarshal.AsMemory(inputsEmbeds), [1, sequence, HiddenSize]);
-        using var maskTensor = OrtTensor.FromArray(mask, 1, total);
-        using var positionTensor = OrtTensor.FromArray(positions, 1, sequence);
+        using var maskTensor = OrtTensor.FromMemory(cache.AttentionMask.AsMemory(0, total), [1, total]);
+        using var positionTensor = OrtTensor.FromMemory(cache.PositionsFor(sequence), [1, sequence]);
         using var keep = OrtTensor.FromArray(new long[] { logitsToKeep }, 1);
         using var logitsTensor = OrtTensor.FromMemory(logits, [1, kept, VocabSize]);
         var inputs = new (string, OrtTensor)[4 + 2 * Layers];
