@@ -119,7 +119,15 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         var one = new float[model.Language.HiddenSize];
         for (int t = 0; t < options.GenTokens; t++) model.Language.Forward(one, cache);
         OrtProfileSummary.Write(log, $"vision ({options.Tiles} tile(s))", model.Vision.Session.EndProfiling());
-        OrtProfileSummary.Write(log, $"decoder (prefill of {options.PromptTokens} + {options.GenTokens} decode steps)", model.Language.Session.EndProfiling());
+        if (model.Language.PrefillSession is { } prefill)
+        {
+            OrtProfileSummary.Write(log, $"decoder prefill graph (prefill of {options.PromptTokens})", prefill.EndProfiling());
+            OrtProfileSummary.Write(log, $"decoder ({options.GenTokens} decode steps)", model.Language.Session.EndProfiling());
+        }
+        else
+        {
+            OrtProfileSummary.Write(log, $"decoder (prefill of {options.PromptTokens} + {options.GenTokens} decode steps)", model.Language.Session.EndProfiling());
+        }
     }
 
     private string EnsureCheckpoint(string directory)

@@ -14,8 +14,13 @@ internal readonly record struct ExpectedTensor(string Name, long[] Shape);
 /// <param name="checkpoint">Where tensors come from.</param>
 /// <param name="graph">Where initializers and Linear nodes go.</param>
 /// <param name="linearFormat">How Linear layers store their weights and which kernel runs them.</param>
-internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBuilder graph, LinearFormat linearFormat = LinearFormat.Float32)
+/// <param name="lmHeadFormat">Another format for the Linear named <c>lm_head</c>, or null for <paramref name="linearFormat"/>.</param>
+internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBuilder graph, LinearFormat linearFormat = LinearFormat.Float32,
+    LinearFormat? lmHeadFormat = null)
 {
+    /// <summary>The name the decoder gives its output projection (which the lm_head format applies to).</summary>
+    public const string LmHead = "lm_head";
+
     /// <summary>Weights per quantization block along the input dimension.</summary>
     public const int BlockSize = 32;
 
@@ -78,8 +83,9 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     /// </summary>
     public string Linear(string name, string x, string weightKey, string? biasKey)
     {
-        if (linearFormat == LinearFormat.DynamicInt8) return DynamicQuantizedMatMul(name, x, weightKey, biasKey);
-        string y = linearFormat switch
+        var format = name == LmHead ? lmHeadFormat ?? linearFormat : linearFormat;
+        if (format == LinearFormat.DynamicInt8) return DynamicQuantizedMatMul(name, x, weightKey, biasKey);
+        string y = format switch
         {
             LinearFormat.Blocked8 => QuantizedMatMul(name, x, weightKey, 8),
             LinearFormat.Blocked4 => QuantizedMatMul(name, x, weightKey, 4),

@@ -17,8 +17,10 @@ public sealed record ConversionOptions
     /// size and the arithmetic stays float32; <c>int8</c>, the
     /// LLM's Linear weights quantized to 8 bits in blocks of 32 for ONNX Runtime's MatMulNBits and the vision graph's
     /// to int8 per output channel for DynamicQuantizeMatMul (activations quantized at run time); <c>int4</c>, the LLM's
-    /// Linear weights (lm_head included) in 4 bits and the vision graph's as for int8. Norms, biases, the patch
-    /// embedding and the token-embedding table stay as they are.
+    /// Linear weights (lm_head included) in 4 bits and the vision graph's as for int8; <c>int4-prefill8</c>, int4 plus a
+    /// second decoder graph for prompts (more than one position per call) whose body Linear weights are int8 per output
+    /// channel for DynamicQuantizeMatMul (lm_head stays 4-bit), so prefill runs the integer GEMM and decode steps keep
+    /// the 4-bit weights. Norms, biases, the patch embedding and the token-embedding table stay as they are.
     /// </summary>
     public string Precision { get; init; } = "fp32";
 
@@ -50,13 +52,17 @@ public sealed record ConversionResult(string OutputDirectory, bool Converted, st
 public static class ModelConverter
 {
     /// <summary>Precisions <see cref="ConversionOptions.Precision"/> accepts.</summary>
-    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32", "fp16", "int8", "int4"];
+    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32", "fp16", "int8", "int4", Int4Prefill8];
 
     /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
     public static IReadOnlyList<string> SupportedLlmArchitectures { get; } = ["Qwen2ForCausalLM"];
 
     internal const string VisionFile = "vision.onnx";
     internal const string DecoderFile = "decoder.onnx";
+    internal const string PrefillFile = "decoder_prefill.onnx";
+
+    /// <summary>The precision with an int8 prefill graph beside the int4 decoder.</summary>
+    internal const string Int4Prefill8 = "int4-prefill8";
     internal const string EmbeddingsFile = "embeddings.safetensors";
 
     /// <summary>Tokenizer and generation files copied into the model folder when the checkpoint has them.</summary>
@@ -138,17 +144,20 @@ public static class ModelConverter
             var used = new HashSet<string>(StringComparer.Ordinal);
             var metadata = new[] { new KeyValuePair<string, string>("source_sha256", sourceInfo.Sha256) };
 
-            void BuildGraph(int step, string stage, string file, string graphName, LinearFormat linearFormat, Action<OnnxGraphBuilder, GraphWeights, Action<string>> build)
+            void BuildGraph(int step, string stage, string file, string graphName, LinearFormat linearFormat, Action<OnnxGraphBuilder, GraphWeights, Action<string>> build,
+                LinearFormat? lmHeadFormat = null)
             {
                 Report(progress, step, stage, "");
                 using var g = new OnnxGraphBuilder(Path.Combine(staging, file), graphName);
-                var w = new GraphWeights(checkpoint, g, linearFormat);
+                var w = new GraphWeights(checkpoint, g, linearFormat, lmHeadFormat);
                 build(g, w, detail => { cancellationToken.ThrowIfCancellationRequested(); Report(progress, step, stage, detail); });
                 g.Save(Version, metadata);
                 used.UnionWith(w.Used);
             }
             BuildGraph(3, "vision graph", VisionFile, "internvit", VisionLinearFormat(options.Precision), vision.Build);
             BuildGraph(4, "decoder graph", DecoderFile, "qwen2", LlmLinearFormat(options.Precision), decoder.Build);
+            if (HasPrefillGraph(options.Precision))
+                BuildGraph(4, "decoder prefill graph", PrefillFile, "qwen2_prefill", LinearFormat.DynamicInt8, decoder.Build, lmHeadFormat: LinearFormat.Blocked4);
 
             Report(progress, 5, "embeddings and tokenizer", "");
             var embedInfo = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
@@ -180,7 +189,7 @@ public static class ModelConverter
     /// </summary>
     private static LinearFormat VisionLinearFormat(string precision) => precision switch
     {
-        "int8" or "int4" => LinearFormat.DynamicInt8,
+        "int8" or "int4" or Int4Prefill8 => LinearFormat.DynamicInt8,
         "fp16" => LinearFormat.Float16,
         _ => LinearFormat.Float32,
     };
@@ -192,11 +201,17 @@ public static class ModelConverter
     private static LinearFormat LlmLinearFormat(string precision) => precision switch
     {
         "int8" => LinearFormat.Blocked8,
-        "int4" => LinearFormat.Blocked4,
+        "int4" or Int4Prefill8 => LinearFormat.Blocked4,
         "fp16" => LinearFormat.Float16,
         _ => LinearFormat.Float32,
     };
 
+    /// <summary>
+    /// Whether the precision adds <see cref="PrefillFile"/>: a decoder with the same ports for calls of more than one
+    /// position, its body in DynamicQuantizeMatMul int8 (the integer GEMM is faster than 4-bit MatMulNBits at M = 300,
+    /// slower at M = 1) and lm_head in 4 bits, since prefill usually keeps the logits of one position only.
+    /// </summary>
+    private static bool HasPrefillGraph(string precision) => precision == Int4Prefill8;
     private static string Version => typeof(ModelConverter).Assembly.GetName().Version?.ToString() ?? "0";
 
     private static void Report(IProgress<ConversionProgress>? progress, int step, string stage, string detail) =>
@@ -334,6 +349,9 @@ public static class ModelConverter
                 RopeTheta = l.RopeTheta,
                 RmsNormEps = l.RmsNormEps,
             },
+            Prefill = HasPrefillGraph(options.Precision)
+                ? new ManifestGraph { File = PrefillFile, Inputs = Ports(decoder.Inputs), Outputs = Ports(decoder.Outputs) }
+                : null,
             Embeddings = new ManifestEmbeddings { File = EmbeddingsFile, Tensor = embeddings.Name, Dtype = embeddings.Dtype.ToString(), Shape = embeddings.Shape },
             Tokenizer = new ManifestTokenizer { Files = tokenizerFiles },
             SpecialTokens = specialTokens,

@@ -22,6 +22,8 @@ namespace InternVit.SK.Export;
 /// vision            graph {file, inputs, outputs}: pixel_values [tiles,3,S,S] → image_features [tiles,tokens_per_tile,hidden]
 /// decoder           graph {file, inputs, outputs} plus architecture, layers, hidden_size, heads, kv_heads, head_dim,
 ///                   vocab_size, max_position_embeddings, rope_theta, rms_norm_eps
+/// prefill           optional graph {file, inputs, outputs}: a decoder with the decoder's ports and KV format, run for calls of
+///                   more than one position (precision "int4-prefill8"); absent, the decoder runs every call
 /// embeddings        file, tensor, dtype, shape [vocab, hidden]: the token-embedding table, in the checkpoint's dtype
 /// tokenizer         files: tokenizer files copied from the checkpoint
 /// special_tokens    img_start, img_end, img_context, eos [ids], pad (null when absent)
@@ -51,7 +53,7 @@ public sealed record ModelManifest
     /// <summary>The checkpoint this folder was converted from.</summary>
     [JsonPropertyName("source")] public ManifestSource Source { get; init; } = new();
 
-    /// <summary>Weight precision of the graphs (<c>fp32</c>).</summary>
+    /// <summary>Weight precision of the graphs (<c>fp32</c>, <c>fp16</c>, <c>int8</c>, <c>int4</c>, <c>int4-prefill8</c>).</summary>
     [JsonPropertyName("precision")] public string Precision { get; init; } = "fp32";
 
     /// <summary>Conversation template name from the checkpoint's config.</summary>
@@ -65,6 +67,14 @@ public sealed record ModelManifest
 
     /// <summary>The decoder graph and its dimensions.</summary>
     [JsonPropertyName("decoder")] public ManifestDecoder Decoder { get; init; } = new();
+
+    /// <summary>
+    /// An optional second decoder graph with the same ports and KV cache, for calls of more than one position (prompts);
+    /// null when <see cref="Decoder"/> runs every call. Optional within format version 2: older folders have none.
+    /// </summary>
+    [JsonPropertyName("prefill")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ManifestGraph? Prefill { get; init; }
 
     /// <summary>The token-embedding table.</summary>
     [JsonPropertyName("embeddings")] public ManifestEmbeddings Embeddings { get; init; } = new();
@@ -100,7 +110,10 @@ public sealed record ModelManifest
             throw new CheckpointException(path, $"not an InternVit.SK manifest (format '{manifest?.Format}', expected '{FormatName}')");
         if (manifest.FormatVersion != CurrentFormatVersion)
             throw new CheckpointException(path, $"format version {manifest.FormatVersion} is not supported (this library reads version {CurrentFormatVersion}); convert the checkpoint again");
-        foreach (string file in (string[])[manifest.Vision.File, manifest.Decoder.File, manifest.Embeddings.File])
+        string[] files = manifest.Prefill is null
+            ? [manifest.Vision.File, manifest.Decoder.File, manifest.Embeddings.File]
+            : [manifest.Vision.File, manifest.Decoder.File, manifest.Prefill.File, manifest.Embeddings.File];
+        foreach (string file in files)
             if (!File.Exists(Path.Combine(directory, file)))
                 throw new CheckpointException(directory, $"the manifest names '{file}', which is missing; convert again with --force");
         return manifest;

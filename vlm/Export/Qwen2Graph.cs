@@ -136,7 +136,7 @@ internal sealed class Qwen2Graph
         // lm_head on the last logits_to_keep positions (0 keeps all, as in Hugging Face).
         string start = g.Op("Neg", "lm_head/start", [LogitsToKeep]);
         x = g.Op("Slice", "lm_head/keep", [x, start, g.Int64s("lm_head/end", long.MaxValue), g.Int64s("lm_head/axis", 1)]);
-        string logits = _w.Linear("lm_head", x, _config.TieWordEmbeddings ? EmbedTokensKey : LmHeadKey, null);
+        string logits = _w.Linear(GraphWeights.LmHead, x, _config.TieWordEmbeddings ? EmbedTokensKey : LmHeadKey, null);
         var outputs = Outputs;
         g.Output(logits, Logits, OrtElementType.Float, outputs[0].Dims);
         for (int i = 0; i < _config.NumHiddenLayers; i++)

@@ -136,7 +136,16 @@ public sealed class InternVLModel : IDisposable
             var decoderSession = OrtSession.Create(Path.Combine(root, manifest.Decoder.File), sessionOptions);
             owned.Add(decoderSession);
             CheckSignature(root, manifest.Decoder, decoderSession);
-            var language = new LanguageModel(decoderSession, manifest.Decoder);
+            OrtSession? prefillSession = null;
+            if (manifest.Prefill is { } prefill)
+            {
+                if (!SamePorts(prefill.Inputs, manifest.Decoder.Inputs) || !SamePorts(prefill.Outputs, manifest.Decoder.Outputs))
+                    throw new CheckpointException(root, $"the manifest's prefill graph '{prefill.File}' has other inputs or outputs than the decoder; convert again with --force");
+                prefillSession = OrtSession.Create(Path.Combine(root, prefill.File), sessionOptions);
+                owned.Add(prefillSession);
+                CheckSignature(root, prefill, prefillSession);
+            }
+            var language = new LanguageModel(decoderSession, manifest.Decoder, prefillSession);
             var embeddings = TokenEmbeddings.Open(Path.Combine(root, manifest.Embeddings.File), manifest.Embeddings.Tensor);
             owned.Add(embeddings);
             if (embeddings.HiddenSize != language.HiddenSize)
@@ -199,6 +208,10 @@ public sealed class InternVLModel : IDisposable
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..16];
         return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision}-v{ModelManifest.CurrentFormatVersion}-{hash}";
     }
+
+    private static bool SamePorts(ManifestPort[] a, ManifestPort[] b) =>
+        a.Length == b.Length && a.Zip(b).All(p => p.First.Name == p.Second.Name && p.First.Type == p.Second.Type
+            && p.First.Shape.ToJsonString() == p.Second.Shape.ToJsonString());
 
     private static void CheckSignature(string root, ManifestGraph graph, OrtSession session)
     {

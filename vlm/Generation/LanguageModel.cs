@@ -6,15 +6,19 @@ namespace InternVit.SK.Generation;
 /// <summary>
 /// The decoder graph of a converted model. One call runs a block of input embeddings at the positions after those in
 /// the <see cref="KvCache"/>, appends their keys and values to it, and returns the logits of the last positions.
+/// A model folder may add a prefill graph with the same ports and KV format (precision <c>int4-prefill8</c>): calls of
+/// more than one position run it, single-position decode steps run the decoder, both over the same cache buffers.
 /// </summary>
 internal sealed class LanguageModel : IDisposable
 {
     private readonly OrtSession _session;
+    private readonly OrtSession? _prefill;
     private readonly string[] _outputNames;
 
-    internal LanguageModel(OrtSession session, ManifestDecoder decoder)
+    internal LanguageModel(OrtSession session, ManifestDecoder decoder, OrtSession? prefill = null)
     {
         _session = session;
+        _prefill = prefill;
         Layers = decoder.Layers;
         HiddenSize = decoder.HiddenSize;
         KeyValueHeads = decoder.KeyValueHeads;
@@ -32,6 +36,9 @@ internal sealed class LanguageModel : IDisposable
 
     /// <summary>The decoder graph's session (for profiling).</summary>
     internal OrtSession Session => _session;
+
+    /// <summary>The prefill graph's session, or null when the decoder runs every call (for profiling).</summary>
+    internal OrtSession? PrefillSession => _prefill;
 
     /// <summary>Decoder layers.</summary>
     public int Layers { get; }
@@ -113,10 +120,14 @@ internal sealed class LanguageModel : IDisposable
             outputs[1 + 2 * i] = (_outputNames[1 + 2 * i], cache.Keys(i));
             outputs[2 + 2 * i] = (_outputNames[2 + 2 * i], cache.Values(i));
         }
-        _session.Run(inputs, outputs, cancellationToken);
+        (sequence > 1 && _prefill is not null ? _prefill : _session).Run(inputs, outputs, cancellationToken);
         cache.Advance(sequence);
     }
 
     /// <inheritdoc />
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        _prefill?.Dispose();
+    }
 }

@@ -33,6 +33,8 @@ public sealed class Int8TinyModel() : QuantizedTinyModel("int8");
 
 public sealed class Int4TinyModel() : QuantizedTinyModel("int4");
 
+public sealed class Int4Prefill8TinyModel() : QuantizedTinyModel("int4-prefill8");
+
 /// <summary>
 /// Quantized precisions against the fp32 goldens of model_a. The tiny checkpoint has random weights, so its logits
 /// are far flatter than a trained model's (top-1 margins of a few hundredths), which makes greedy agreement a harsher
@@ -116,7 +118,7 @@ public abstract class QuantizedModelTests(QuantizedTinyModel quantized, ITestOut
         return rows;
     }
 
-    private static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    private protected static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         double dot = 0, na = 0, nb = 0;
         for (int i = 0; i < a.Length; i++)
@@ -140,7 +142,60 @@ public sealed class Int8ModelTests(Int8TinyModel model, ITestOutputHelper output
     : QuantizedModelTests(model, output, minCosine: 0.99, minAgreement: 0.95), IClassFixture<Int8TinyModel>;
 
 public sealed class Int4ModelTests(Int4TinyModel model, ITestOutputHelper output)
-    : QuantizedModelTests(model, output, minCosine: 0.99, minAgreement: 0.6), IClassFixture<Int4TinyModel>;
+    : QuantizedModelTests(model, output, minCosine: 0.99, minAgreement: 0.6), IClassFixture<Int4TinyModel>
+{
+    [Fact]
+    public void Int4_has_no_prefill_graph_and_its_manifest_no_prefill_entry()
+    {
+        Assert.Null(model.Model.Manifest.Prefill);
+        Assert.Null(model.Model.Language.PrefillSession);
+        Assert.False(File.Exists(Path.Combine(model.Model.Directory, "decoder_prefill.onnx")));
+        Assert.DoesNotContain("\"prefill\"", File.ReadAllText(Path.Combine(model.Model.Directory, ModelManifest.FileName)), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>
+/// int4 decode steps after an int8 prefill: the prompts run decoder_prefill.onnx (DynamicQuantizeMatMul), the
+/// teacher-forced steps decoder.onnx (4-bit MatMulNBits), both over one KV cache, so agreement measures the mix
+/// (measured 15/16 against int4's 11/16: the prompts' last-position logits come from the int8 body).
+/// </summary>
+public sealed class Int4Prefill8ModelTests(Int4Prefill8TinyModel model, ITestOutputHelper output)
+    : QuantizedModelTests(model, output, minCosine: 0.99, minAgreement: 0.8), IClassFixture<Int4Prefill8TinyModel>
+{
+    [Fact]
+    public void The_folder_holds_a_prefill_graph_with_the_decoders_ports_and_the_model_runs_it()
+    {
+        var manifest = model.Model.Manifest;
+        Assert.Equal("int4-prefill8", manifest.Precision);
+        Assert.NotNull(manifest.Prefill);
+        Assert.Equal("decoder_prefill.onnx", manifest.Prefill.File);
+        Assert.Equal(manifest.Decoder.Inputs.Select(p => p.Name), manifest.Prefill.Inputs.Select(p => p.Name));
+        Assert.Equal(manifest.Decoder.Outputs.Select(p => p.Name), manifest.Prefill.Outputs.Select(p => p.Name));
+        Assert.True(File.Exists(Path.Combine(model.Model.Directory, manifest.Prefill.File)));
+        Assert.NotNull(model.Model.Language.PrefillSession);
+    }
+
+    [Fact]
+    public void A_prompt_run_in_pieces_matches_the_prefill_graph_within_quantization_noise()
+    {
+        // Two positions at once run the prefill graph; the same two one by one run the decoder. Both write the cache
+        // the next step reads, so a cache the prefill graph filled must serve a decode step (and the reverse).
+        var language = model.Model.Language;
+        int hidden = language.HiddenSize;
+        var embeds = new float[3 * hidden];
+        model.Model.Embeddings.Lookup([1, 2, 3], embeds);
+        using var a = language.CreateCache(8);
+        language.Forward(embeds.AsMemory(0, 2 * hidden), a);
+        float[] afterPrefill = language.Forward(embeds.AsMemory(2 * hidden), a);
+        using var b = language.CreateCache(8);
+        language.Forward(embeds.AsMemory(0, hidden), b);
+        language.Forward(embeds.AsMemory(hidden, hidden), b);
+        float[] afterSteps = language.Forward(embeds.AsMemory(2 * hidden), b);
+        Assert.Equal(3, a.Length);
+        double cosine = Cosine(afterPrefill, afterSteps);
+        Assert.InRange(cosine, 0.99, 1.0001);
+    }
+}
 
 /// <summary>
 /// fp16 storage: Linear weights in float16, cast to float32 in the graph. The tiny checkpoint is bf16 (8 significant
