@@ -106,7 +106,7 @@ public sealed partial class InternVLChatClient
     private static (string Text, IReadOnlyList<ImageInput> Images) Close(UserTurn user)
     {
         string text = string.Join("\n", user.Texts);
-        int placeholders = Count(text, PromptBuilder.ImagePlaceholder);
+        int placeholders = PromptBuilder.CountPlaceholders(text);
         if (placeholders > 0 && placeholders != user.Images.Count)
             throw new ArgumentException($"a user turn has {placeholders} '{PromptBuilder.ImagePlaceholder}' placeholders but {user.Images.Count} images; give one image per placeholder, or no placeholders");
         return (text, user.Images.ToArray());
@@ -198,11 +198,4 @@ public sealed partial class InternVLChatClient
         FinishReason.Length => ChatFinishReason.Length,
         _ => ChatFinishReason.Stop, // the stop token, or a caller's stop sequence
     };
-
-    private static int Count(string text, string value)
-    {
-        int count = 0;
-        for (int at = text.IndexOf(value, StringComparison.Ordinal); at >= 0; at = text.IndexOf(value, at + value.Length, StringComparison.Ordinal)) count++;
-        return count;
-    }
 }

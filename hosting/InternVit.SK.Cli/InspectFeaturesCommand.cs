@@ -23,11 +23,10 @@ internal static class InspectFeaturesCommand
         command.SetAction((parse, cancellationToken) =>
         {
             using var vlm = InternVLModel.Open(parse.GetRequiredValue(model).FullName);
-            var m = vlm.Manifest.Image;
-            int tiles = parse.GetValue(maxTiles) ?? m.MaxTiles;
+            int tiles = parse.GetValue(maxTiles) ?? vlm.DefaultMaxTiles;
             if (tiles < 1 || tiles > TilingOptions.MaxSupportedTiles)
                 throw new InvalidDataException($"--max-tiles must be between 1 and {TilingOptions.MaxSupportedTiles}, not {tiles}");
-            var tiler = new DynamicTiler(new TilingOptions { ImageSize = m.ImageSize, MinTiles = m.MinTiles, MaxTiles = tiles, UseThumbnail = m.UseThumbnail });
+            var tiler = vlm.Tiler(tiles);
             using var decoded = ImageDecoder.DecodeFile(parse.GetRequiredValue(image).FullName,
                 ImageDecodeOptions.Default with { ApplyExifOrientation = !parse.GetValue(noExif) });
             var pixelValues = new float[tiler.MaxPixelValuesLength];

@@ -46,7 +46,7 @@ public static class InternVLEndpoints
         await next(context);
     });
 
-    private static IResult Models(IOptions<InternVLOptions> options, InternVLModelInfo info) => Results.Json(new JsonObject
+    private static IResult Models(InternVLModelInfo info) => Results.Json(new JsonObject
     {
         ["object"] = "list",
         ["data"] = new JsonArray(new JsonObject { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" }),

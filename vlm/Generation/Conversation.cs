@@ -49,7 +49,7 @@ public sealed class Conversation
         CheckQuestion(question, images.Count);
         Model.RefuseReservedTokens(answer, "an answer", allowImagePlaceholders: false);
         if (Volatile.Read(ref _busy) != 0) throw new InvalidOperationException("this conversation is generating; add turns before or after");
-        _turns.Add(new ConversationTurn(WithPlaceholders(question, images.Count, firstTurn: false), images, answer));
+        _turns.Add(new ConversationTurn(WithPlaceholders(question, images.Count), images, answer));
     }
 
     /// <summary>Answers <paramref name="text"/> (with <paramref name="images"/>) and records the turn.</summary>
@@ -79,7 +79,7 @@ public sealed class Conversation
             throw new InvalidOperationException("this conversation is already generating; start another conversation for concurrent requests");
         try
         {
-            string question = WithPlaceholders(text, images.Count, _turns.Count == 0);
+            string question = WithPlaceholders(text, images.Count);
             var generator = new Generator(this, question, images, options);
             bool recorded = false;
             try
@@ -114,10 +114,7 @@ public sealed class Conversation
     private void CheckQuestion(string question, int images)
     {
         Model.RefuseReservedTokens(question, "the question", allowImagePlaceholders: true);
-        int placeholders = 0;
-        for (int at = question.IndexOf(PromptBuilder.ImagePlaceholder, StringComparison.Ordinal); at >= 0;
-             at = question.IndexOf(PromptBuilder.ImagePlaceholder, at + 1, StringComparison.Ordinal))
-            placeholders++;
+        int placeholders = PromptBuilder.CountPlaceholders(question);
         if (placeholders > 0 && placeholders != images)
             throw new ArgumentException($"the question has {placeholders} '{PromptBuilder.ImagePlaceholder}' placeholder(s) for {images} image(s)", nameof(question));
     }
@@ -141,11 +138,11 @@ public sealed class Conversation
     internal void Remember(ImageInput image, PreparedImage prepared) => _prepared[image] = prepared;
 
     /// <summary>
-    /// A question being asked first gets its placeholders from the prompt builder, as chat() does; recorded turns and
-    /// later questions with images and no placeholder get them here (<c>&lt;image&gt;\n</c>, or <c>Image-i: &lt;image&gt;\n</c> lines for several).
+    /// A turn with images and no placeholder gets them in front, as chat() gives a first question (<c>&lt;image&gt;\n</c>,
+    /// or <c>Image-i: &lt;image&gt;\n</c> lines for several); later turns follow the same rule.
     /// </summary>
-    private static string WithPlaceholders(string question, int images, bool firstTurn) =>
-        firstTurn || images == 0 || question.Contains(PromptBuilder.ImagePlaceholder, StringComparison.Ordinal)
+    private static string WithPlaceholders(string question, int images) =>
+        images == 0 || question.Contains(PromptBuilder.ImagePlaceholder, StringComparison.Ordinal)
             ? question
             : PromptBuilder.ImagePrefix(images) + question;
 }

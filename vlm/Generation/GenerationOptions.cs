@@ -30,7 +30,6 @@ public sealed record GenerationOptions
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNewTokens, 1, nameof(MaxNewTokens));
         ArgumentOutOfRangeException.ThrowIfNegative(MinNewTokens, nameof(MinNewTokens));
-        if (MaxTiles is < 1 or > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
-            throw new ArgumentOutOfRangeException(nameof(MaxTiles), MaxTiles, $"max tiles must be between 1 and {Imaging.Tiling.TilingOptions.MaxSupportedTiles}");
+        Imaging.Tiling.TilingOptions.CheckMaxTiles(MaxTiles, nameof(MaxTiles));
     }
 }

@@ -63,15 +63,16 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             foreach (var (input, image, _, tiler, grid) in pending)
             {
                 var start = clock.Elapsed;
-                float[] pixels = ArrayPool<float>.Shared.Rent(grid.TileCount * tiler.FloatsPerTile);
+                int pixelCount = grid.TileCount * tiler.FloatsPerTile;
+                float[] pixels = ArrayPool<float>.Shared.Rent(pixelCount);
                 try
                 {
-                    tiler.Tile(image, pixels.AsSpan(0, grid.TileCount * tiler.FloatsPerTile), cancellationToken);
+                    tiler.Tile(image, pixels.AsSpan(0, pixelCount), cancellationToken);
                     var tiled = clock.Elapsed;
                     preprocess += tiled - start;
                     var features = new float[grid.TileCount * _model.Vision.FeaturesPerTile];
                     await _model.RunExclusiveAsync(
-                        () => _model.Vision.Encode(pixels.AsMemory(0, grid.TileCount * tiler.FloatsPerTile), grid.TileCount, features, cancellationToken),
+                        () => _model.Vision.Encode(pixels.AsMemory(0, pixelCount), grid.TileCount, features, cancellationToken),
                         cancellationToken).ConfigureAwait(false);
                     vision += clock.Elapsed - tiled;
                     conversation.Remember(input, new PreparedImage(grid.TileCount, features));

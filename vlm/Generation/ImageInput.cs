@@ -14,8 +14,7 @@ public sealed class ImageInput
 
     private ImageInput(ReadOnlyMemory<byte> bytes, string? path, DecodedImage? decoded, int? maxTiles)
     {
-        if (maxTiles is < 1 or > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
-            throw new ArgumentOutOfRangeException(nameof(maxTiles), maxTiles, $"max tiles must be between 1 and {Imaging.Tiling.TilingOptions.MaxSupportedTiles}");
+        Imaging.Tiling.TilingOptions.CheckMaxTiles(maxTiles, nameof(maxTiles));
         _bytes = bytes;
         _path = path;
         _decoded = decoded;

@@ -113,6 +113,15 @@ public sealed class PromptBuilder
         return PythonText.Strip(stop >= 0 ? decoded[..stop] : decoded);
     }
 
+    /// <summary>How many <c>&lt;image&gt;</c> placeholders <paramref name="text"/> holds.</summary>
+    public static int CountPlaceholders(string text)
+    {
+        int count = 0;
+        for (int at = text.IndexOf(ImagePlaceholder, StringComparison.Ordinal); at >= 0; at = text.IndexOf(ImagePlaceholder, at + ImagePlaceholder.Length, StringComparison.Ordinal))
+            count++;
+        return count;
+    }
+
     /// <summary>The placeholders put in front of a question that has none: <c>&lt;image&gt;\n</c>, or <c>Image-1: &lt;image&gt;\nImage-2: &lt;image&gt;\n</c>... for several.</summary>
     public static string ImagePrefix(int imageCount)
     {

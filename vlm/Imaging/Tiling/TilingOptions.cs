@@ -6,6 +6,13 @@ public sealed record TilingOptions
     /// <summary>The most tiles a grid may have (the official code allows at most 40 here).</summary>
     public const int MaxSupportedTiles = 40;
 
+    /// <summary>Throws unless <paramref name="maxTiles"/> is null or in 1..<see cref="MaxSupportedTiles"/>.</summary>
+    internal static void CheckMaxTiles(int? maxTiles, string paramName)
+    {
+        if (maxTiles is < 1 or > MaxSupportedTiles)
+            throw new ArgumentOutOfRangeException(paramName, maxTiles, $"max tiles must be between 1 and {MaxSupportedTiles}");
+    }
+
     /// <summary>Tile side in pixels: the checkpoint's <c>InternVLConfig.ImageSize</c> (448 for InternVL2.5/3).</summary>
     public int ImageSize { get; init; } = 448;
 
