@@ -120,7 +120,8 @@ internal sealed class LanguageModel : IDisposable
             outputs[1 + 2 * i] = (_outputNames[1 + 2 * i], cache.Keys(i));
             outputs[2 + 2 * i] = (_outputNames[2 + 2 * i], cache.Values(i));
         }
-        (sequence > 1 && _prefill is not null ? _prefill : _session).Run(inputs, outputs, cancellationToken);
+        // A prompt's intermediate tensors are large (positions × MLP width); their arena memory goes back after the run.
+        (sequence > 1 && _prefill is not null ? _prefill : _session).Run(inputs, outputs, releaseScratch: sequence > 1, cancellationToken);
         cache.Advance(sequence);
     }
 

@@ -47,7 +47,7 @@ internal sealed class VisionEncoder : IDisposable
             throw new ArgumentException($"{tiles} tiles give {tiles * FeaturesPerTile} feature values, the destination holds {features.Length}", nameof(features));
         using var input = OrtTensor.FromMemory(System.Runtime.InteropServices.MemoryMarshal.AsMemory(pixelValues), [tiles, 3, ImageSize, ImageSize]);
         using var output = OrtTensor.FromMemory(features, [tiles, TokensPerTile, HiddenSize]);
-        _session.Run([(InternVitGraph.PixelValues, input)], [(InternVitGraph.ImageFeatures, output)], cancellationToken);
+        _session.Run([(InternVitGraph.PixelValues, input)], [(InternVitGraph.ImageFeatures, output)], releaseScratch: true, cancellationToken);
     }
 
     /// <summary>Encodes into a new array.</summary>

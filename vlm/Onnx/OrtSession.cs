@@ -74,7 +74,7 @@ public sealed unsafe class OrtSession : IDisposable
     public OrtTensor[] Run(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<string> outputNames, CancellationToken cancellationToken = default)
     {
         var outputs = new nint[outputNames.Count];
-        RunCore(inputs, outputNames, outputs, boundOutputs: null, cancellationToken);
+        RunCore(inputs, outputNames, outputs, boundOutputs: null, releaseScratch: false, cancellationToken);
         var result = new OrtTensor[outputs.Length];
         int made = 0;
         try
@@ -93,11 +93,21 @@ public sealed unsafe class OrtSession : IDisposable
     /// <summary>Runs the model writing into caller-provided output tensors (e.g. buffers reused across calls).</summary>
     /// <exception cref="OrtException">Unknown name, wrong shape or type, or a kernel failed.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public void Run(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<(string Name, OrtTensor Value)> outputs, CancellationToken cancellationToken = default)
+    public void Run(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<(string Name, OrtTensor Value)> outputs, CancellationToken cancellationToken = default) =>
+        Run(inputs, outputs, releaseScratch: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Run(IReadOnlyList{ValueTuple{string, OrtTensor}}, IReadOnlyList{ValueTuple{string, OrtTensor}}, CancellationToken)"/>;
+    /// with <paramref name="releaseScratch"/>, the CPU arena gives the memory of this run's intermediate tensors back
+    /// when the run ends (ORT's <c>memory.enable_memory_arena_shrinkage</c>), so a large run (an image, a prompt) does
+    /// not keep its peak resident for the session's lifetime.
+    /// </summary>
+    internal void Run(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<(string Name, OrtTensor Value)> outputs, bool releaseScratch,
+        CancellationToken cancellationToken)
     {
         var names = new string[outputs.Count];
         for (int i = 0; i < outputs.Count; i++) names[i] = outputs[i].Name;
-        RunCore(inputs, names, new nint[outputs.Count], outputs, cancellationToken);
+        RunCore(inputs, names, new nint[outputs.Count], outputs, releaseScratch, cancellationToken);
     }
 
     /// <summary>Stops profiling and returns the profile file's path (needs <see cref="OrtSessionOptions.ProfilingPrefix"/>).</summary>
@@ -130,7 +140,7 @@ public sealed unsafe class OrtSession : IDisposable
     /// given, its tensors are the outputs (held for the call, like the inputs) and ORT writes into them.
     /// </summary>
     private void RunCore(IReadOnlyList<(string Name, OrtTensor Value)> inputs, IReadOnlyList<string> outputNames, nint[] outputs,
-        IReadOnlyList<(string Name, OrtTensor Value)>? boundOutputs, CancellationToken cancellationToken)
+        IReadOnlyList<(string Name, OrtTensor Value)>? boundOutputs, bool releaseScratch, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         cancellationToken.ThrowIfCancellationRequested();
@@ -161,11 +171,16 @@ public sealed unsafe class OrtSession : IDisposable
                 }
             }
 
-            if (cancellationToken.CanBeCanceled)
+            if (cancellationToken.CanBeCanceled || releaseScratch)
             {
                 nint options;
                 OrtStatus.ThrowIfFailed(api.CreateRunOptions(&options));
                 runOptions = OrtHandle.Own<OrtRunOptionsHandle>(options);
+                if (releaseScratch)
+                {
+                    fixed (byte* key = "memory.enable_memory_arena_shrinkage"u8, value = "cpu:0"u8)
+                        OrtStatus.ThrowIfFailed(api.AddRunConfigEntry(options, key, value));
+                }
             }
 
             using (var registration = runOptions is null ? default : cancellationToken.Register(static state =>

@@ -65,6 +65,7 @@ internal sealed unsafe class OrtApi
         GetAvailableProviders = (delegate* unmanaged<byte***, int*, OrtStatusPtr>)table[125];
         ReleaseAvailableProviders = (delegate* unmanaged<byte**, int, OrtStatusPtr>)table[126];
         AddSessionConfigEntry = (delegate* unmanaged<nint, byte*, byte*, OrtStatusPtr>)table[130];
+        AddRunConfigEntry = (delegate* unmanaged<nint, byte*, byte*, OrtStatusPtr>)table[165];
         SessionOptionsAppendExecutionProvider_CUDA_V2 = (delegate* unmanaged<nint, nint, OrtStatusPtr>)table[204];
         CreateCUDAProviderOptions = (delegate* unmanaged<nint*, OrtStatusPtr>)table[205];
         UpdateCUDAProviderOptions = (delegate* unmanaged<nint, byte**, byte**, nuint, OrtStatusPtr>)table[206];
@@ -172,6 +173,8 @@ internal sealed unsafe class OrtApi
     public readonly delegate* unmanaged<byte**, int, OrtStatusPtr> ReleaseAvailableProviders;
     // [130] OrtStatus* AddSessionConfigEntry(OrtSessionOptions* options, const char* config_key, const char* config_value)
     public readonly delegate* unmanaged<nint, byte*, byte*, OrtStatusPtr> AddSessionConfigEntry;
+    // [165] OrtStatus* AddRunConfigEntry(OrtRunOptions* options, const char* config_key, const char* config_value)
+    public readonly delegate* unmanaged<nint, byte*, byte*, OrtStatusPtr> AddRunConfigEntry;
     // [204] OrtStatus* SessionOptionsAppendExecutionProvider_CUDA_V2(OrtSessionOptions* options, const OrtCUDAProviderOptionsV2* cuda_options)
     public readonly delegate* unmanaged<nint, nint, OrtStatusPtr> SessionOptionsAppendExecutionProvider_CUDA_V2;
     // [205] OrtStatus* CreateCUDAProviderOptions(OrtCUDAProviderOptionsV2** out)
