@@ -45,73 +45,106 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
         return graph.Initializer<float>(key, values, shape);
     }
 
-    /// <summary>A Linear layer's weight [out, in], stored transposed as [in, out] for <c>x @ W</c>.</summary>
-    public string LinearWeight(string key) => graph.Initializer<float>(key, Transposed(key, w => w, out int rows, out int columns), columns, rows);
+    /// <summary>
+    /// A Linear layer y = x Wᵀ + b over the checkpoint's weight W [out, in] (and bias b when <paramref name="biasKey"/>
+    /// is given); the initializers keep the checkpoint keys. See <see cref="Linear(string, string, IReadOnlyList{string}, IReadOnlyList{string}?)"/>.
+    /// </summary>
+    public string Linear(string name, string x, string weightKey, string? biasKey) =>
+        Linear(name, x, new LinearWeights(Read(weightKey), LinearShape(weightKey), weightKey, biasKey is null ? null : Read(biasKey), biasKey));
+
+    /// <summary>
+    /// Linear layers over the same input computed as one: their weights [out_i, in] stacked along out (biases, when
+    /// given, concatenated), stored as <c>{name}.weight</c> / <c>{name}.bias</c>; the output holds each layer's output
+    /// side by side, in the order given. One kernel call instead of several matters for a decode step, where starting
+    /// a small product (k_proj, v_proj) costs more than computing it.
+    /// </summary>
+    public string Linear(string name, string x, IReadOnlyList<string> weightKeys, IReadOnlyList<string>? biasKeys)
+    {
+        var (@in, rows) = (0, 0);
+        foreach (string key in weightKeys)
+        {
+            var (n, k) = LinearShape(key);
+            if (rows > 0 && k != @in) throw new InvalidOperationException($"'{key}' takes {k} inputs, not {@in} as '{weightKeys[0]}' does");
+            (@in, rows) = (k, rows + n);
+        }
+        var weight = new float[(long)rows * @in];
+        float[]? bias = biasKeys is null ? null : new float[rows];
+        int row = 0;
+        for (int i = 0; i < weightKeys.Count; i++)
+        {
+            float[] part = Read(weightKeys[i]);
+            part.CopyTo(weight, (long)row * @in);
+            if (bias is not null) Read(biasKeys![i]).CopyTo(bias, row);
+            row += part.Length / @in;
+        }
+        return Linear(name, x, new LinearWeights(weight, (rows, @in), name + ".weight", bias, name + ".bias"));
+    }
+
+    /// <summary>A Linear layer's weight W [Out, In] and optional bias [Out], with the initializer names they get.</summary>
+    private readonly record struct LinearWeights(float[] Weight, (int Out, int In) Shape, string WeightName, float[]? Bias, string? BiasName);
+
+    /// <summary>
+    /// The Linear layer in the graph's <see cref="LinearFormat"/>: a MatMul over Wᵀ in float32 (stored as float32 or
+    /// float16), MatMulNBits over W quantized blockwise (see <see cref="BlockQuantizer"/>), or DynamicQuantizeMatMul
+    /// over Wᵀ in int8 per output channel with the bias fused (see <see cref="ChannelQuantizer"/>).
+    /// </summary>
+    private string Linear(string name, string x, LinearWeights w)
+    {
+        var format = name == LmHead ? lmHeadFormat ?? linearFormat : linearFormat;
+        if (format == LinearFormat.DynamicInt8) return DynamicQuantizedMatMul(name, x, w);
+        string y = format switch
+        {
+            LinearFormat.Blocked8 => QuantizedMatMul(name, x, w, 8),
+            LinearFormat.Blocked4 => QuantizedMatMul(name, x, w, 4),
+            LinearFormat.Float16 => graph.MatMul(name + "/MatMul", x, LinearWeightFloat16(w)),
+            _ => graph.MatMul(name + "/MatMul", x, graph.Initializer<float>(w.WeightName, Transposed(w, v => v), w.Shape.In, w.Shape.Out)),
+        };
+        return w.Bias is null ? y : graph.Add(name + "/Add", y, graph.Initializer<float>(w.BiasName!, w.Bias, w.Bias.Length));
+    }
 
     /// <summary>
     /// A Linear layer's weight stored transposed in float16 ([in, out]), with a Cast to float32 beside it, so the
     /// MatMul still runs in float32: the file holds half the bytes; ONNX Runtime folds the Cast when it loads the graph.
     /// </summary>
-    private string LinearWeightFloat16(string key)
+    private string LinearWeightFloat16(LinearWeights w)
     {
-        Half[] transposed = Transposed(key, w => (Half)w, out int rows, out int columns);
+        Half[] transposed = Transposed(w, v => (Half)v);
         foreach (Half h in transposed)
             if (Half.IsInfinity(h))
-                throw new CheckpointException(checkpoint.Directory, $"'{key}' holds a value beyond float16's range (±65504); convert it at fp32");
-        string stored = graph.Initializer<Half>(key, transposed, columns, rows);
-        return graph.Op("Cast", key + "/to_float32", [stored], OnnxAttr.Int("to", (int)OrtElementType.Float));
+                throw new CheckpointException(checkpoint.Directory, $"'{w.WeightName}' holds a value beyond float16's range (±65504); convert it at fp32");
+        string stored = graph.Initializer<Half>(w.WeightName, transposed, w.Shape.In, w.Shape.Out);
+        return graph.Op("Cast", w.WeightName + "/to_float32", [stored], OnnxAttr.Int("to", (int)OrtElementType.Float));
     }
 
-    private T[] Transposed<T>(string key, Func<float, T> convert, out int rows, out int columns)
+    private static T[] Transposed<T>(LinearWeights w, Func<float, T> convert)
     {
-        (rows, columns) = LinearShape(key);
-        float[] weight = Read(key);
-        var transposed = new T[weight.Length];
+        var (rows, columns) = w.Shape;
+        var transposed = new T[w.Weight.Length];
         for (int r = 0; r < rows; r++)
         {
-            var row = weight.AsSpan(r * columns, columns);
+            var row = w.Weight.AsSpan(r * columns, columns);
             for (int c = 0; c < columns; c++) transposed[(long)c * rows + r] = convert(row[c]);
         }
         return transposed;
     }
 
-    /// <summary>
-    /// A Linear layer y = x Wᵀ + b over the checkpoint's weight W [out, in] (and bias b when <paramref name="biasKey"/>
-    /// is given), in the graph's <see cref="LinearFormat"/>: a MatMul over Wᵀ in float32 (stored as float32 or float16), MatMulNBits over W quantized
-    /// blockwise (see <see cref="BlockQuantizer"/>), or DynamicQuantizeMatMul over Wᵀ in int8 per output channel with
-    /// the bias fused (see <see cref="ChannelQuantizer"/>).
-    /// </summary>
-    public string Linear(string name, string x, string weightKey, string? biasKey)
+    private string DynamicQuantizedMatMul(string name, string x, LinearWeights w)
     {
-        var format = name == LmHead ? lmHeadFormat ?? linearFormat : linearFormat;
-        if (format == LinearFormat.DynamicInt8) return DynamicQuantizedMatMul(name, x, weightKey, biasKey);
-        string y = format switch
-        {
-            LinearFormat.Blocked8 => QuantizedMatMul(name, x, weightKey, 8),
-            LinearFormat.Blocked4 => QuantizedMatMul(name, x, weightKey, 4),
-            LinearFormat.Float16 => graph.MatMul(name + "/MatMul", x, LinearWeightFloat16(weightKey)),
-            _ => graph.MatMul(name + "/MatMul", x, LinearWeight(weightKey)),
-        };
-        return biasKey is null ? y : graph.Add(name + "/Add", y, Tensor(biasKey));
-    }
-
-    private string DynamicQuantizedMatMul(string name, string x, string key, string? biasKey)
-    {
-        var (n, k) = LinearShape(key);
-        var q = ChannelQuantizer.Quantize(Read(key), n, k);
-        string weight = graph.Initializer<sbyte>(key, q.Transposed, k, n);
-        string scales = graph.Initializer<float>(key + "_scales", q.Scales, n);
-        string[] inputs = biasKey is null ? [x, weight, scales] : [x, weight, scales, "", Tensor(biasKey)];
+        var (n, k) = w.Shape;
+        var q = ChannelQuantizer.Quantize(w.Weight, n, k);
+        string weight = graph.Initializer<sbyte>(w.WeightName, q.Transposed, k, n);
+        string scales = graph.Initializer<float>(w.WeightName + "_scales", q.Scales, n);
+        string[] inputs = w.Bias is null ? [x, weight, scales] : [x, weight, scales, "", graph.Initializer<float>(w.BiasName!, w.Bias, n)];
         return graph.Node("DynamicQuantizeMatMul", inputs, name + "/DynamicQuantizeMatMul", domain: OnnxGraphBuilder.MicrosoftDomain)[0];
     }
 
-    private string QuantizedMatMul(string name, string x, string key, int bits)
+    private string QuantizedMatMul(string name, string x, LinearWeights w, int bits)
     {
-        var (n, k) = LinearShape(key);
-        var q = BlockQuantizer.Quantize(Read(key), n, k, bits, BlockSize);
-        string packed = graph.Initializer(key, OrtElementType.UInt8, q.Packed, n, q.Blocks, q.BlobSize);
-        string scales = graph.Initializer<float>(key + "_scales", q.Scales, q.Scales.Length);
-        string zeroPoints = graph.Initializer(key + "_zero_points", OrtElementType.UInt8, q.ZeroPoints, q.ZeroPoints.Length);
+        var (n, k) = w.Shape;
+        var q = BlockQuantizer.Quantize(w.Weight, n, k, bits, BlockSize);
+        string packed = graph.Initializer(w.WeightName, OrtElementType.UInt8, q.Packed, n, q.Blocks, q.BlobSize);
+        string scales = graph.Initializer<float>(w.WeightName + "_scales", q.Scales, q.Scales.Length);
+        string zeroPoints = graph.Initializer(w.WeightName + "_zero_points", OrtElementType.UInt8, q.ZeroPoints, q.ZeroPoints.Length);
         return graph.Node("MatMulNBits", [x, packed, scales, zeroPoints], name + "/MatMulNBits", domain: OnnxGraphBuilder.MicrosoftDomain,
             attributes: [OnnxAttr.Int("K", k), OnnxAttr.Int("N", n), OnnxAttr.Int("bits", bits), OnnxAttr.Int("block_size", BlockSize),
                 OnnxAttr.Int("accuracy_level", AccuracyLevel)])[0];

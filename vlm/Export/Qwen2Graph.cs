@@ -23,7 +23,15 @@ internal sealed class Qwen2Graph
     private GraphWeights _w = null!;
     private readonly List<(string Key, string Value)> _presents = [];
 
-    public Qwen2Graph(LlmConfig config) => _config = config;
+    private readonly bool _fuseRotary;
+
+    /// <param name="config">The LLM's config.</param>
+    /// <param name="fuseRotary">Whether GroupQueryAttention applies RoPE itself; by default when its kernel can (head dim a multiple of 16).</param>
+    public Qwen2Graph(LlmConfig config, bool? fuseRotary = null)
+    {
+        _config = config;
+        _fuseRotary = fuseRotary ?? config.HeadDim % 16 == 0;
+    }
 
     public static string PastKey(int layer) => $"past_key_values.{layer}.key";
     public static string PastValue(int layer) => $"past_key_values.{layer}.value";
@@ -165,7 +173,7 @@ internal sealed class Qwen2Graph
 
     /// <summary>
     /// Qwen2RotaryEmbedding as tables: cos/sin[p, j] = cos/sin(p · inv_freq[j]) in float32 for every position the
-    /// context window holds, inv_freq[j] = θ^(−2j/d). ORT's RotaryEmbedding reads row position_ids[b, s].
+    /// context window holds, inv_freq[j] = θ^(−2j/d). The rotary kernel reads row position_ids[b, s].
     /// </summary>
     private (string Cos, string Sin) RotaryCaches()
     {
@@ -207,36 +215,45 @@ internal sealed class Qwen2Graph
     }
 
     /// <summary>
-    /// Qwen2Attention with grouped-query attention: q/k/v projections (with bias), RoPE on q and k
-    /// (x·cos + rotate_half(x)·sin, rotate_half(x) = cat(−x₂, x₁)), the new k/v written into the cache at positions
-    /// past…past+S−1, then causal softmax(q kᵀ / √d) v per KV group (query head h uses KV head h / n_rep), then o_proj.
-    /// ORT's GroupQueryAttention does the cache write and the attention; past and present are one preallocated buffer
-    /// [B, kv_heads, capacity, d] bound as both input and output, so no step copies the cache.
+    /// Qwen2Attention with grouped-query attention: q/k/v projections (with bias), computed as one product into
+    /// [B, S, (heads + 2·kv_heads)·d]; RoPE on q and k (x·cos + rotate_half(x)·sin, rotate_half(x) = cat(−x₂, x₁)) at
+    /// position_ids; the new k/v written into the cache at positions past…past+S−1; then causal softmax(q kᵀ / √d) v
+    /// per KV group (query head h uses KV head h / n_rep); then o_proj. ORT's GroupQueryAttention does the cache write
+    /// and the attention, and, for head dims that are multiples of 16 (its rotary kernel's condition), the rotary too,
+    /// on the packed q/k/v; otherwise q/k/v are split and rotated by RotaryEmbedding first. Past and present are one
+    /// preallocated buffer [B, kv_heads, capacity, d] bound as both input and output, so no step copies the cache.
     /// </summary>
     private string Attention(int layer, string module, string x, string seqlensK, string totalLength, string cos, string sin)
     {
         var g = _g;
-        string Project(string name) =>
-            _w.Linear($"{module}.{name}", x, $"{module}.{name}.weight", $"{module}.{name}.bias");   // [B, S, heads·d]
-        string Rotary(string name, string y, int heads) => g.Node("RotaryEmbedding", [y, PositionIds, cos, sin], name, domain: OnnxGraphBuilder.MicrosoftDomain,
-            attributes: [OnnxAttr.Int("interleaved", 0), OnnxAttr.Int("num_heads", heads)])[0];
-        string q = Rotary($"{module}/q_rotary", Project("q_proj"), Heads);
-        string k = Rotary($"{module}/k_rotary", Project("k_proj"), KvHeads);
-        string v = Project("v_proj");
-
-        var attention = g.Node("GroupQueryAttention", [q, k, v, PastKey(layer), PastValue(layer), seqlensK, totalLength], $"{module}/attention",
-            domain: OnnxGraphBuilder.MicrosoftDomain, outputNames: [null!, PresentKey(layer), PresentValue(layer)],
-            attributes: [OnnxAttr.Int("num_heads", Heads), OnnxAttr.Int("kv_num_heads", KvHeads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(HeadDim))]);
+        string[] parts = ["q_proj", "k_proj", "v_proj"];
+        string qkv = _w.Linear($"{module}.qkv_proj", x, Array.ConvertAll(parts, p => $"{module}.{p}.weight"), Array.ConvertAll(parts, p => $"{module}.{p}.bias"));
+        bool fusedRotary = _fuseRotary;
+        string[] qkvInputs = [qkv, "", ""];
+        if (!fusedRotary)
+        {
+            var split = g.Node("Split", [qkv, g.Int64s($"{module}/qkv_sizes", Heads * HeadDim, KvHeads * HeadDim, KvHeads * HeadDim)], $"{module}/split_qkv",
+                outputs: 3, attributes: [OnnxAttr.Int("axis", -1)]);
+            string Rotary(string name, string y, int heads) => g.Node("RotaryEmbedding", [y, PositionIds, cos, sin], name, domain: OnnxGraphBuilder.MicrosoftDomain,
+                attributes: [OnnxAttr.Int("interleaved", 0), OnnxAttr.Int("num_heads", heads)])[0];
+            qkvInputs = [Rotary($"{module}/q_rotary", split[0], Heads), Rotary($"{module}/k_rotary", split[1], KvHeads), split[2]];
+        }
+        string[] rotaryInputs = fusedRotary ? [cos, sin, PositionIds] : [];
+        var attention = g.Node("GroupQueryAttention", [.. qkvInputs, PastKey(layer), PastValue(layer), seqlensK, totalLength, .. rotaryInputs],
+            $"{module}/attention", domain: OnnxGraphBuilder.MicrosoftDomain, outputNames: [null!, PresentKey(layer), PresentValue(layer)],
+            attributes: [OnnxAttr.Int("num_heads", Heads), OnnxAttr.Int("kv_num_heads", KvHeads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(HeadDim)),
+                OnnxAttr.Int("do_rotary", fusedRotary ? 1 : 0), OnnxAttr.Int("rotary_interleaved", 0)]);
         _presents.Add((attention[1], attention[2]));
         return _w.Linear($"{module}.o_proj", attention[0], $"{module}.o_proj.weight", null);                 // [B, S, H]
     }
 
-    /// <summary>Qwen2MLP: down(silu(gate(x)) · up(x)).</summary>
+    /// <summary>Qwen2MLP: down(silu(gate(x)) · up(x)); gate and up computed as one product, then split.</summary>
     private string Mlp(string module, string x)
     {
         var g = _g;
-        string gate = _w.Linear($"{module}.gate_proj", x, $"{module}.gate_proj.weight", null);
-        string up = _w.Linear($"{module}.up_proj", x, $"{module}.up_proj.weight", null);
+        string gateUp = _w.Linear($"{module}.gate_up_proj", x, [$"{module}.gate_proj.weight", $"{module}.up_proj.weight"], null);   // [B, S, 2·I]
+        var halves = g.Node("Split", [gateUp], $"{module}/split_gate_up", outputs: 2, attributes: [OnnxAttr.Int("axis", -1), OnnxAttr.Int("num_outputs", 2)]);
+        string gate = halves[0], up = halves[1];
         string silu = g.Mul($"{module}.act_fn", gate, g.Op("Sigmoid", $"{module}/sigmoid", [gate]));
         return _w.Linear($"{module}.down_proj", g.Mul($"{module}/gate_times_up", silu, up), $"{module}.down_proj.weight", null);
     }
