@@ -119,39 +119,60 @@ public sealed class InternVLModel : IDisposable
         return await Task.Run(() => Open(root, options), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Opens the converted model folder <paramref name="directory"/>.</summary>
+    /// <summary>
+    /// Opens the converted model folder <paramref name="directory"/>. The graphs' sessions and the tokenizer load at the
+    /// same time: most of a session's load is ONNX Runtime pre-packing its weights on one thread.
+    /// </summary>
     internal static InternVLModel Open(string directory, InternVLModelOptions? options = null)
     {
         options ??= new InternVLModelOptions();
         string root = Path.GetFullPath(directory);
         var manifest = ModelManifest.Load(root);
+        if (manifest.Prefill is { } prefill && (!SamePorts(prefill.Inputs, manifest.Decoder.Inputs) || !SamePorts(prefill.Outputs, manifest.Decoder.Outputs)))
+            throw new CheckpointException(root, $"the manifest's prefill graph '{prefill.File}' has other inputs or outputs than the decoder; convert again with --force");
         var sessionOptions = options.SessionOptions();
+        Task<OrtSession> Session(ManifestGraph graph) => Task.Run(() =>
+        {
+            var session = OrtSession.Create(Path.Combine(root, graph.File), sessionOptions);
+            try
+            {
+                CheckSignature(root, graph, session);
+                return session;
+            }
+            catch
+            {
+                session.Dispose();
+                throw;
+            }
+        });
+        var visionTask = Session(manifest.Vision);
+        var decoderTask = Session(manifest.Decoder);
+        var prefillTask = manifest.Prefill is { } p ? Session(p) : Task.FromResult<OrtSession>(null!);
+        var tokenizerTask = Task.Run(() => BpeTokenizer.Load(root));
         var owned = new List<IDisposable>();
         try
         {
-            var visionSession = OrtSession.Create(Path.Combine(root, manifest.Vision.File), sessionOptions);
-            owned.Add(visionSession);
-            CheckSignature(root, manifest.Vision, visionSession);
-            var vision = new VisionEncoder(visionSession, manifest);
-            var decoderSession = OrtSession.Create(Path.Combine(root, manifest.Decoder.File), sessionOptions);
-            owned.Add(decoderSession);
-            CheckSignature(root, manifest.Decoder, decoderSession);
-            OrtSession? prefillSession = null;
-            if (manifest.Prefill is { } prefill)
+            try
             {
-                if (!SamePorts(prefill.Inputs, manifest.Decoder.Inputs) || !SamePorts(prefill.Outputs, manifest.Decoder.Outputs))
-                    throw new CheckpointException(root, $"the manifest's prefill graph '{prefill.File}' has other inputs or outputs than the decoder; convert again with --force");
-                prefillSession = OrtSession.Create(Path.Combine(root, prefill.File), sessionOptions);
-                owned.Add(prefillSession);
-                CheckSignature(root, prefill, prefillSession);
+                Task.WaitAll(visionTask, decoderTask, prefillTask, tokenizerTask);
             }
-            var language = new LanguageModel(decoderSession, manifest.Decoder, prefillSession);
+            catch (AggregateException)
+            {
+                foreach (var task in new[] { visionTask, decoderTask, prefillTask })
+                    if (task.IsCompletedSuccessfully) task.Result?.Dispose();
+                // The first failure in load order, with its own type and stack.
+                var failed = new Task[] { visionTask, decoderTask, prefillTask, tokenizerTask }.First(t => t.IsFaulted);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Exception!.InnerExceptions[0]);
+            }
+            owned.AddRange([visionTask.Result, decoderTask.Result]);
+            if (prefillTask.Result is { } prefillSession) owned.Add(prefillSession);
+            var vision = new VisionEncoder(visionTask.Result, manifest);
+            var language = new LanguageModel(decoderTask.Result, manifest.Decoder, prefillTask.Result);
             var embeddings = TokenEmbeddings.Open(Path.Combine(root, manifest.Embeddings.File), manifest.Embeddings.Tensor);
             owned.Add(embeddings);
             if (embeddings.HiddenSize != language.HiddenSize)
                 throw new CheckpointException(root, $"embedding width {embeddings.HiddenSize} differs from the decoder's {language.HiddenSize}");
-            var tokenizer = BpeTokenizer.Load(root);
-            return new InternVLModel(root, manifest, vision, language, embeddings, tokenizer, options);
+            return new InternVLModel(root, manifest, vision, language, embeddings, tokenizerTask.Result, options);
         }
         catch
         {
