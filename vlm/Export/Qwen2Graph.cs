@@ -7,7 +7,9 @@ namespace InternVit.SK.Export;
 /// The decoder graph for Qwen2-family LLMs (<c>Qwen2ForCausalLM</c>), following Hugging Face's <c>modeling_qwen2.py</c>:
 /// <c>inputs_embeds</c>, <c>attention_mask</c>, <c>position_ids</c>, <c>past_key_values.{i}.key/value</c> and
 /// <c>logits_to_keep</c> → <c>logits</c> and <c>present.{i}.key/value</c>. Initializers keep the checkpoint keys
-/// (<c>language_model.model.layers.{i}.self_attn.q_proj.weight</c>); Linear weights are stored transposed.
+/// (<c>language_model.model.layers.{i}.self_attn.o_proj.weight</c>), except Linear layers computed as one product,
+/// named after it (<c>…self_attn.qkv_proj.weight</c>, <c>…mlp.gate_up_proj.weight</c>); float32 Linear weights are
+/// stored transposed.
 /// </summary>
 internal sealed class Qwen2Graph
 {
@@ -228,9 +230,8 @@ internal sealed class Qwen2Graph
         var g = _g;
         string[] parts = ["q_proj", "k_proj", "v_proj"];
         string qkv = _w.Linear($"{module}.qkv_proj", x, Array.ConvertAll(parts, p => $"{module}.{p}.weight"), Array.ConvertAll(parts, p => $"{module}.{p}.bias"));
-        bool fusedRotary = _fuseRotary;
         string[] qkvInputs = [qkv, "", ""];
-        if (!fusedRotary)
+        if (!_fuseRotary)
         {
             var split = g.Node("Split", [qkv, g.Int64s($"{module}/qkv_sizes", Heads * HeadDim, KvHeads * HeadDim, KvHeads * HeadDim)], $"{module}/split_qkv",
                 outputs: 3, attributes: [OnnxAttr.Int("axis", -1)]);
@@ -238,11 +239,11 @@ internal sealed class Qwen2Graph
                 attributes: [OnnxAttr.Int("interleaved", 0), OnnxAttr.Int("num_heads", heads)])[0];
             qkvInputs = [Rotary($"{module}/q_rotary", split[0], Heads), Rotary($"{module}/k_rotary", split[1], KvHeads), split[2]];
         }
-        string[] rotaryInputs = fusedRotary ? [cos, sin, PositionIds] : [];
+        string[] rotaryInputs = _fuseRotary ? [cos, sin, PositionIds] : [];
         var attention = g.Node("GroupQueryAttention", [.. qkvInputs, PastKey(layer), PastValue(layer), seqlensK, totalLength, .. rotaryInputs],
             $"{module}/attention", domain: OnnxGraphBuilder.MicrosoftDomain, outputNames: [null!, PresentKey(layer), PresentValue(layer)],
             attributes: [OnnxAttr.Int("num_heads", Heads), OnnxAttr.Int("kv_num_heads", KvHeads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(HeadDim)),
-                OnnxAttr.Int("do_rotary", fusedRotary ? 1 : 0), OnnxAttr.Int("rotary_interleaved", 0)]);
+                OnnxAttr.Int("do_rotary", _fuseRotary ? 1 : 0), OnnxAttr.Int("rotary_interleaved", 0)]);
         _presents.Add((attention[1], attention[2]));
         return _w.Linear($"{module}.o_proj", attention[0], $"{module}.o_proj.weight", null);                 // [B, S, H]
     }

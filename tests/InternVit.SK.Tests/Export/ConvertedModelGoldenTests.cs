@@ -64,6 +64,28 @@ public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutp
         Assert.InRange(diff, 0, 1e-4);
     }
 
+    /// <summary>
+    /// A later turn of a conversation: several new positions after cached ones in one call, which GroupQueryAttention
+    /// must rotate at positions past…past+S−1 and attend causally over the cache plus themselves.
+    /// </summary>
+    [Fact]
+    public void A_block_of_positions_after_cached_ones_reproduces_the_full_sequence_logits()
+    {
+        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
+        float[] full = FullSequenceLogits(ids);
+        int vocab = Model.Language.VocabSize;
+        using var cache = Model.Language.CreateCache(ids.Length);
+        var blocks = new float[ids.Length * vocab];
+        Model.Language.Forward(Embed(ids.AsSpan(0, 3)), cache, logitsToKeep: 3).CopyTo(blocks, 0);
+        Model.Language.Forward(Embed(ids.AsSpan(3, 4)), cache, logitsToKeep: 4).CopyTo(blocks, 3 * vocab);
+        Model.Language.Forward(Embed(ids.AsSpan(7)), cache, logitsToKeep: ids.Length - 7).CopyTo(blocks, 7 * vocab);
+        Assert.Equal(ids.Length, cache.Length);
+        double diff = Goldens.MaxAbsDiff(blocks, full);
+        output.WriteLine($"blocks of 3 + 4 + {ids.Length - 7} positions vs full logits: max |diff| = {diff:E2}");
+        Assert.InRange(diff, 0, 1e-4);
+    }
+
     [Fact]
     public void Greedy_decoding_of_the_text_prompt_follows_the_reference_step_by_step()
     {
