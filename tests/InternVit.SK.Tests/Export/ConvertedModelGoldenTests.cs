@@ -49,16 +49,9 @@ public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutp
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         float[] full = FullSequenceLogits(ids);
 
-        // A prefill of 4 tokens, then one token at a time.
-        int vocab = Model.Language.VocabSize, hidden = Model.Language.HiddenSize;
-        using var cache = Model.Language.CreateCache();
-        var incremental = new float[ids.Length * vocab];
-        Model.Language.Forward(Embed(ids.AsSpan(0, 4)), cache, logitsToKeep: 4).CopyTo(incremental, 0);
-        for (int i = 4; i < ids.Length; i++)
-        {
-            Model.Language.Forward(Embed(ids.AsSpan(i, 1)), cache).CopyTo(incremental, i * vocab);
-            Assert.Equal(i + 1, cache.Length);
-        }
+        // A prefill of 4 tokens, then one token at a time, in a cache the size of the context window.
+        int hidden = Model.Language.HiddenSize;
+        float[] incremental = LogitsInBlocks(Model, ids, [4, .. Enumerable.Repeat(1, ids.Length - 4)], capacity: null);
         double diff = Goldens.MaxAbsDiff(incremental, full);
         output.WriteLine($"incremental vs full logits: max |diff| = {diff:E2} (hidden {hidden})");
         Assert.InRange(diff, 0, 1e-4);
@@ -74,13 +67,7 @@ public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutp
         using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         float[] full = FullSequenceLogits(ids);
-        int vocab = Model.Language.VocabSize;
-        using var cache = Model.Language.CreateCache(ids.Length);
-        var blocks = new float[ids.Length * vocab];
-        Model.Language.Forward(Embed(ids.AsSpan(0, 3)), cache, logitsToKeep: 3).CopyTo(blocks, 0);
-        Model.Language.Forward(Embed(ids.AsSpan(3, 4)), cache, logitsToKeep: 4).CopyTo(blocks, 3 * vocab);
-        Model.Language.Forward(Embed(ids.AsSpan(7)), cache, logitsToKeep: ids.Length - 7).CopyTo(blocks, 7 * vocab);
-        Assert.Equal(ids.Length, cache.Length);
+        float[] blocks = LogitsInBlocks(Model, ids, [3, 4, ids.Length - 7], capacity: ids.Length);
         double diff = Goldens.MaxAbsDiff(blocks, full);
         output.WriteLine($"blocks of 3 + 4 + {ids.Length - 7} positions vs full logits: max |diff| = {diff:E2}");
         Assert.InRange(diff, 0, 1e-4);
@@ -150,13 +137,7 @@ public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutp
         using var model = InternVLModel.Open(dir.Path);
         using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
-        int vocab = model.Language.VocabSize;
-        var logits = new float[ids.Length * vocab];
-        using (var cache = model.Language.CreateCache(ids.Length))
-        {
-            model.Language.Forward(Embed(ids.AsSpan(0, 4)), cache, logitsToKeep: 4).CopyTo(logits, 0);
-            for (int i = 4; i < ids.Length; i++) model.Language.Forward(Embed(ids.AsSpan(i, 1)), cache).CopyTo(logits, i * vocab);
-        }
+        float[] logits = LogitsInBlocks(model, ids, [4, .. Enumerable.Repeat(1, ids.Length - 4)], capacity: ids.Length);
         double diff = Goldens.MaxAbsDiff(logits, golden.ReadFloat32("logits"));
         output.WriteLine($"rotary outside attention, raw_text prefill 4 + 6 steps: logits max |diff| = {diff:E2}");
         Assert.InRange(diff, 0, 1e-3);
@@ -170,11 +151,32 @@ public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutp
         Assert.Equal(0, Goldens.MaxAbsDiff(Embed(ids), golden.ReadFloat32("inputs_embeds")));
     }
 
-    private float[] Embed(ReadOnlySpan<int> ids)
+    private float[] Embed(ReadOnlySpan<int> ids) => Embed(Model, ids);
+
+    private static float[] Embed(InternVLModel model, ReadOnlySpan<int> ids)
     {
-        var rows = new float[ids.Length * Model.Embeddings.HiddenSize];
-        Model.Embeddings.Lookup(ids, rows);
+        var rows = new float[ids.Length * model.Embeddings.HiddenSize];
+        model.Embeddings.Lookup(ids, rows);
         return rows;
+    }
+
+    /// <summary>
+    /// The logits of every position of <paramref name="ids"/>, fed to the decoder in blocks of the given sizes over one
+    /// cache (of <paramref name="capacity"/> positions; null: the context window), checking the cache after each block.
+    /// </summary>
+    private static float[] LogitsInBlocks(InternVLModel model, int[] ids, int[] blockSizes, int? capacity)
+    {
+        int vocab = model.Language.VocabSize, start = 0;
+        var logits = new float[ids.Length * vocab];
+        using var cache = model.Language.CreateCache(capacity);
+        foreach (int size in blockSizes)
+        {
+            model.Language.Forward(Embed(model, ids.AsSpan(start, size)), cache, logitsToKeep: size).CopyTo(logits, start * vocab);
+            start += size;
+            Assert.Equal(start, cache.Length);
+        }
+        Assert.Equal(ids.Length, start);
+        return logits;
     }
 
     private float[] FullSequenceLogits(int[] ids)
