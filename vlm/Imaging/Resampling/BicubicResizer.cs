@@ -9,12 +9,17 @@ namespace InternVit.SK.Imaging.Resampling;
 /// Resizes 8-bit RGB images exactly as Pillow's <c>Image.resize(size, BICUBIC)</c> (Pillow 9.4,
 /// <c>ImagingResample</c>): a horizontal pass over the rows the vertical pass needs (when the width changes), then a
 /// vertical pass (when the height changes); integer accumulation from 2^21, <c>&gt;&gt; 22</c>, clamped to 0..255 after each
-/// pass. Both passes are vectorised (Vector256 of int32); scratch memory comes from the array pools.
+/// pass. Both passes are vectorised (Vector256 of int32) and split into two bands of rows that run on two threads when
+/// the image is large (every row is computed as before, so the result does not depend on the split); scratch memory
+/// comes from the array pools.
 /// </summary>
 internal static unsafe class BicubicResizer
 {
     private const int Bits = ResampleCoefficients.PrecisionBits;
     private const int Rounding = 1 << (Bits - 1);
+
+    /// <summary>Output bytes below which a pass stays on the calling thread (a second thread costs more than it saves).</summary>
+    private const long MinBytesForTwoBands = 1 << 18;
 
     /// <summary>Resizes <paramref name="source"/> (RGB, <paramref name="sourceWidth"/> x <paramref name="sourceHeight"/>) into <paramref name="destination"/>.</summary>
     public static void Resize(ReadOnlySpan<byte> source, int sourceWidth, int sourceHeight, Span<byte> destination, int width, int height, CancellationToken cancellation = default)
@@ -34,28 +39,32 @@ internal static unsafe class BicubicResizer
         fixed (byte* src = source)
         fixed (byte* dst = destination)
         {
+            nint input = (nint)src, output = (nint)dst;
+            int rowBytes = width * 3;
             if (!horizontal)
             {
-                Vertical(src, width * 3, dst, rows, 0, cancellation);
+                InBands(0, height, (long)height * rowBytes, (a, b) => Vertical((byte*)input, rowBytes, (byte*)output, rows, 0, a, b, cancellation));
                 return;
             }
             using var columns = ResampleCoefficients.Compute(sourceWidth, width, lanes: 4);
             if (!vertical)
             {
-                Horizontal(src, sourceWidth, 0, sourceHeight, dst, columns, cancellation);
+                InBands(0, sourceHeight, (long)sourceHeight * rowBytes,
+                    (a, b) => Horizontal((byte*)input, sourceWidth, a, b, (byte*)output + (long)a * rowBytes, columns, cancellation));
                 return;
             }
             // Only the source rows some output row reads go through the horizontal pass (as in Pillow).
             int first = rows.Bounds[0];
             int last = rows.Bounds[2 * height - 2] + rows.Bounds[2 * height - 1];
-            int length = (last - first) * width * 3;
-            byte[] temporary = ArrayPool<byte>.Shared.Rent(length);
+            byte[] temporary = ArrayPool<byte>.Shared.Rent((last - first) * rowBytes);
             try
             {
                 fixed (byte* tmp = temporary)
                 {
-                    Horizontal(src, sourceWidth, first, last, tmp, columns, cancellation);
-                    Vertical(tmp, width * 3, dst, rows, first, cancellation);
+                    nint between = (nint)tmp;
+                    InBands(first, last, (long)(last - first) * rowBytes,
+                        (a, b) => Horizontal((byte*)input, sourceWidth, a, b, (byte*)between + (long)(a - first) * rowBytes, columns, cancellation));
+                    InBands(0, height, (long)height * rowBytes, (a, b) => Vertical((byte*)between, rowBytes, (byte*)output, rows, first, a, b, cancellation));
                 }
             }
             finally
@@ -63,6 +72,41 @@ internal static unsafe class BicubicResizer
                 ArrayPool<byte>.Shared.Return(temporary);
             }
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="pass"/> over rows [<paramref name="start"/>, <paramref name="end"/>): in two halves on two
+    /// threads when the pass writes at least <see cref="MinBytesForTwoBands"/> and there are two cores, else at once.
+    /// Returns only when both halves have finished (they write into pooled buffers); the first failure is rethrown as
+    /// it was thrown (e.g. <see cref="OperationCanceledException"/>).
+    /// </summary>
+    private static void InBands(int start, int end, long outputBytes, Action<int, int> pass)
+    {
+        if (outputBytes < MinBytesForTwoBands || Environment.ProcessorCount < 2 || end - start < 2)
+        {
+            pass(start, end);
+            return;
+        }
+        int middle = start + (end - start) / 2;
+        var second = Task.Run(() => pass(middle, end));
+        Exception? failure = null;
+        try
+        {
+            pass(start, middle);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+        try
+        {
+            second.GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            failure ??= e;
+        }
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
     }
 
     /// <summary>
@@ -123,18 +167,21 @@ internal static unsafe class BicubicResizer
         }
     }
 
-    /// <summary>Each output row is a weighted sum of whole input rows (starting at <c>Bounds - offset</c>), 16 bytes at a time.</summary>
-    private static void Vertical(byte* src, int rowBytes, byte* dst, ResampleCoefficients rows, int offset, CancellationToken cancellation)
+    /// <summary>
+    /// Output rows [start, end): each a weighted sum of whole input rows (starting at <c>Bounds - offset</c>), 16 bytes
+    /// at a time.
+    /// </summary>
+    private static void Vertical(byte* src, int rowBytes, byte* dst, ResampleCoefficients rows, int offset, int start, int end, CancellationToken cancellation)
     {
-        int height = rows.OutSize, stride = rows.Stride;
+        int stride = rows.Stride;
         fixed (int* bounds = rows.Bounds)
         fixed (int* weights = rows.Weights)
         {
             var rounding = Vector256.Create(Rounding);
             var max = Vector256.Create(255);
-            for (int y = 0; y < height; y++)
+            for (int y = start; y < end; y++)
             {
-                if ((y & 63) == 0) cancellation.ThrowIfCancellationRequested();
+                if (((y - start) & 63) == 0) cancellation.ThrowIfCancellationRequested();
                 int min = bounds[2 * y] - offset, count = bounds[2 * y + 1];
                 int* w = weights + y * stride;
                 byte* input = src + (long)min * rowBytes;
