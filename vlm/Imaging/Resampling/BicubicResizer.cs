@@ -75,10 +75,11 @@ internal static unsafe class BicubicResizer
     }
 
     /// <summary>
-    /// Runs <paramref name="pass"/> over rows [<paramref name="start"/>, <paramref name="end"/>): in two halves on two
-    /// threads when the pass writes at least <see cref="MinBytesForTwoBands"/> and there are two cores, else at once.
-    /// Returns only when both halves have finished (they write into pooled buffers); the first failure is rethrown as
-    /// it was thrown (e.g. <see cref="OperationCanceledException"/>).
+    /// Runs <paramref name="pass"/> over rows [<paramref name="start"/>, <paramref name="end"/>): at once when the pass
+    /// writes less than <see cref="MinBytesForTwoBands"/> or there is one core, else in two halves, one offered to the
+    /// thread pool. Whichever thread comes first claims the next half, so the caller runs both when the pool is slow to
+    /// start the helper and never waits for a half nobody began. Returns when both halves are done (they write into
+    /// pooled buffers); the first failure is rethrown as it was thrown (e.g. <see cref="OperationCanceledException"/>).
     /// </summary>
     private static void InBands(int start, int end, long outputBytes, Action<int, int> pass)
     {
@@ -88,24 +89,33 @@ internal static unsafe class BicubicResizer
             return;
         }
         int middle = start + (end - start) / 2;
-        var second = Task.Run(() => pass(middle, end));
+        int claimed = 0, unfinished = 2;
         Exception? failure = null;
-        try
+        var gate = new object();
+        void RunBands()
         {
-            pass(start, middle);
+            for (int band; (band = Interlocked.Increment(ref claimed) - 1) < 2;)
+            {
+                try
+                {
+                    if (band == 0) pass(start, middle);
+                    else pass(middle, end);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                }
+                finally
+                {
+                    if (Interlocked.Decrement(ref unfinished) == 0)
+                        lock (gate) Monitor.PulseAll(gate);
+                }
+            }
         }
-        catch (Exception e)
-        {
-            failure = e;
-        }
-        try
-        {
-            second.GetAwaiter().GetResult();
-        }
-        catch (Exception e)
-        {
-            failure ??= e;
-        }
+        ThreadPool.UnsafeQueueUserWorkItem(static run => run(), (Action)RunBands, preferLocal: false);
+        RunBands();
+        lock (gate)
+            while (Volatile.Read(ref unfinished) != 0) Monitor.Wait(gate);
         if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
     }
 
