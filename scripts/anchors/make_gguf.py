@@ -95,7 +95,7 @@ kv_bool("tokenizer.ggml.add_bos_token", False)
 with open(out, "wb") as f:
     f.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)))
     for k in kvs: f.write(k)
-    off = 0; infos = []
+    off = 0
     for name, ne, typ, data in tensors:
         f.write(s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne) + struct.pack("<IQ", typ, off))
         off += (len(data) + 31) // 32 * 32
