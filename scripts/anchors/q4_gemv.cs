@@ -131,9 +131,8 @@ static unsafe void ReadAll(nint buffer, long bytes)
         {
             a += Vector256.Load(p); b += Vector256.Load(p + 8); c += Vector256.Load(p + 16); d += Vector256.Load(p + 24);
         }
-        sums[t] = Vector256.Sum(a + b + c + d);
+        sums[t] = Vector256.Sum(a + b + c + d); // stored, so the loads cannot be dropped
     });
-    if (float.IsNaN(sums[0] + sums[1])) Console.Write("");
 }
 
 /// <summary>Activations quantized as MatMulNBits' accuracy level 4 does: int8 per block of 32, scale = max |x| / 127.</summary>
@@ -208,12 +207,9 @@ sealed unsafe class Q4Weights
         {
             long dot = 0;
             int zero = _zeros[((long)group * _blocks + b) * 4 + r];
+            byte* packed = _packed + ((long)group * (_blocks / 2) + b / 2) * 128 + r * 32;
             for (int j = 0; j < 32; j++)
-            {
-                int pair = b / 2, high = b % 2;
-                byte v = _packed[((long)group * (_blocks / 2) + pair) * 128 + r * 32 + j];
-                dot += ((high == 0 ? v & 15 : v >> 4) - zero) * (long)a.Values[b * 32 + j];
-            }
+                dot += ((b % 2 == 0 ? packed[j] & 15 : packed[j] >> 4) - zero) * (long)a.Values[b * 32 + j];
             total += (double)_scales[((long)group * _blocks + b) * 4 + r] * a.Scales[b] * dot;
         }
         return total;
