@@ -1,11 +1,12 @@
-#:project ../../vlm/InternVit.SK.Vlm.csproj
+#:package Microsoft.ML.OnnxRuntime
+#:package Google.Protobuf
 #:property PublishAot=false
 #:property AllowUnsafeBlocks=true
 #:property Optimize=true
 // The kernel comparison behind the README's int4 decode paragraph (issue 9): one activation row times L distinct
 // 4-bit matrices (block 32, a float scale and a zero point per block), so every call reads its weights from memory,
 // on 2 threads, timed three ways in interleaved rounds:
-//   - ORT 1.30's MatMulNBits (accuracy level 4: MLAS's int8 kernel), L nodes in one graph, through this repository's binding;
+//   - ORT's MatMulNBits (accuracy level 4: MLAS's int8 kernel), L nodes in one graph, through Microsoft.ML.OnnxRuntime;
 //   - a hand-written C# AVX-VNNI kernel over the same quantized weights, rows interleaved by four;
 //   - a plain read of 400 MB, for the memory's rate.
 // Both kernels quantize the activations to int8 per block at every call. The C# kernel is checked against a scalar
@@ -18,7 +19,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Google.Protobuf;
-using InternVit.SK.Onnx;
+using Microsoft.ML.OnnxRuntime;
 
 int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
 int N = Arg(0, 9728), K = Arg(1, 896), L = Arg(2, 24), rounds = Arg(3, 5);
@@ -47,10 +48,13 @@ using (var file = File.Create(modelPath))
     Onnx.WriteModel(file, graph, K, L);
 }
 
-using var session = OrtSession.Create(modelPath, new OrtSessionOptions { IntraOpThreads = Threads });
+using var sessionOptions = new SessionOptions { IntraOpNumThreads = Threads };
+sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+using var session = new InferenceSession(modelPath, sessionOptions);
+using var runOptions = new RunOptions();
 var x = new float[K];
 for (int i = 0; i < K; i++) x[i] = (float)(random.NextDouble() * 2 - 1);
-using var input = OrtTensor.FromArray(x, 1, K);
+using var input = OrtValue.CreateTensorValueFromMemory(x, [1, K]);
 var outputNames = new string[L];
 for (int l = 0; l < L; l++) outputNames[l] = $"Y{l}";
 var activations = new Q8Activations(K);
@@ -62,15 +66,15 @@ weights[0].Multiply(activations, y, 0, N);
 double largest = 0, scalarError = 0, ortError = 0;
 foreach (float v in y) largest = Math.Max(largest, Math.Abs(v));
 for (int n = 0; n < 64; n++) scalarError = Math.Max(scalarError, Math.Abs(weights[0].Reference(activations, n) - y[n]));
-var ortOutputs = session.Run([(session.Inputs[0].Name, input)], outputNames);
+var ortOutputs = session.Run(runOptions, [session.InputNames[0]], [input], outputNames);
 try
 {
-    var ortY = ortOutputs[0].GetData<float>();
+    var ortY = ortOutputs[0].GetTensorDataAsSpan<float>();
     for (int n = 0; n < N; n++) ortError = Math.Max(ortError, Math.Abs(ortY[n] - y[n]));
 }
 finally
 {
-    foreach (var output in ortOutputs) output.Dispose();
+    ortOutputs.Dispose();
 }
 Console.WriteLine($"C# kernel vs scalar reference: max |diff| {scalarError / largest:g2} of max |y|; vs ORT: {ortError / largest:g2}");
 if (scalarError > 1e-4 * largest || ortError > 2e-2 * largest) throw new InvalidOperationException("the kernels disagree");
@@ -82,7 +86,7 @@ for (int round = 1; round <= rounds; round++)
 {
     double ort = Median(20, () =>
     {
-        foreach (var output in session.Run([(session.Inputs[0].Name, input)], outputNames)) output.Dispose();
+        session.Run(runOptions, [session.InputNames[0]], [input], outputNames).Dispose();
     }) / L;
     double managed = Median(20, () =>
     {

@@ -113,7 +113,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
             if (Half.IsInfinity(h))
                 throw new CheckpointException(checkpoint.Directory, $"'{w.WeightName}' holds a value beyond float16's range (±65504); convert it at fp32");
         string stored = graph.Initializer<Half>(w.WeightName, transposed, w.Shape.In, w.Shape.Out);
-        return graph.Op("Cast", w.WeightName + "/to_float32", [stored], OnnxAttr.Int("to", (int)OrtElementType.Float));
+        return graph.Op("Cast", w.WeightName + "/to_float32", [stored], OnnxAttr.Int("to", (int)OnnxDataType.Float));
     }
 
     private static T[] Transposed<T>(LinearWeights w, Func<float, T> convert)
@@ -132,9 +132,10 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     {
         var (n, k) = w.Shape;
         var q = ChannelQuantizer.Quantize(w.Weight, n, k);
-        string weight = graph.Initializer<sbyte>(w.WeightName, q.Transposed, k, n);
+        string weight = graph.Initializer<byte>(w.WeightName, q.Transposed, k, n);
         string scales = graph.Initializer<float>(w.WeightName + "_scales", q.Scales, n);
-        string[] inputs = w.Bias is null ? [x, weight, scales] : [x, weight, scales, "", graph.Initializer<float>(w.BiasName!, w.Bias, n)];
+        string zeroPoints = graph.Initializer<byte>(w.WeightName + "_zero_points", q.ZeroPoints, n);
+        string[] inputs = w.Bias is null ? [x, weight, scales, zeroPoints] : [x, weight, scales, zeroPoints, graph.Initializer<float>(w.BiasName!, w.Bias, n)];
         return graph.Node("DynamicQuantizeMatMul", inputs, name + "/DynamicQuantizeMatMul", domain: OnnxGraphBuilder.MicrosoftDomain)[0];
     }
 
@@ -142,9 +143,9 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     {
         var (n, k) = w.Shape;
         var q = BlockQuantizer.Quantize(w.Weight, n, k, bits, BlockSize);
-        string packed = graph.Initializer(w.WeightName, OrtElementType.UInt8, q.Packed, n, q.Blocks, q.BlobSize);
+        string packed = graph.Initializer(w.WeightName, OnnxDataType.UInt8, q.Packed, n, q.Blocks, q.BlobSize);
         string scales = graph.Initializer<float>(w.WeightName + "_scales", q.Scales, q.Scales.Length);
-        string zeroPoints = graph.Initializer(w.WeightName + "_zero_points", OrtElementType.UInt8, q.ZeroPoints, q.ZeroPoints.Length);
+        string zeroPoints = graph.Initializer(w.WeightName + "_zero_points", OnnxDataType.UInt8, q.ZeroPoints, q.ZeroPoints.Length);
         return graph.Node("MatMulNBits", [x, packed, scales, zeroPoints], name + "/MatMulNBits", domain: OnnxGraphBuilder.MicrosoftDomain,
             attributes: [OnnxAttr.Int("K", k), OnnxAttr.Int("N", n), OnnxAttr.Int("bits", bits), OnnxAttr.Int("block_size", BlockSize),
                 OnnxAttr.Int("accuracy_level", AccuracyLevel)])[0];
@@ -221,4 +222,4 @@ internal enum LinearFormat
 }
 
 /// <summary>One input or output of a graph, as recorded in the manifest: name, element type and dimensions (numbers or symbols).</summary>
-internal readonly record struct GraphPort(string Name, OrtElementType Type, OnnxDim[] Dims);
+internal readonly record struct GraphPort(string Name, OnnxDataType Type, OnnxDim[] Dims);

@@ -47,9 +47,9 @@ internal sealed class InternVitGraph
         return false;
     }
 
-    public GraphPort[] Inputs => [new(PixelValues, OrtElementType.Float, ["tiles", _vision.NumChannels, _config.ImageSize, _config.ImageSize])];
+    public GraphPort[] Inputs => [new(PixelValues, OnnxDataType.Float, ["tiles", _vision.NumChannels, _config.ImageSize, _config.ImageSize])];
 
-    public GraphPort[] Outputs => [new(ImageFeatures, OrtElementType.Float, ["tiles", _config.TokensPerTile, _config.LlmConfig.HiddenSize])];
+    public GraphPort[] Outputs => [new(ImageFeatures, OnnxDataType.Float, ["tiles", _config.TokensPerTile, _config.LlmConfig.HiddenSize])];
 
     /// <summary>The tensors this graph reads, with the shapes the config implies (vision_model.* and mlp1.*).</summary>
     public IReadOnlyList<ExpectedTensor> ExpectedWeights()
@@ -102,7 +102,7 @@ internal sealed class InternVitGraph
     {
         _g = g;
         _w = w;
-        string pixelValues = g.Input(PixelValues, OrtElementType.Float, Inputs[0].Dims);
+        string pixelValues = g.Input(PixelValues, OnnxDataType.Float, Inputs[0].Dims);
 
         // The residual stream x carries a block output still to be added ("pending"), which the next norm adds in the
         // same kernel (SkipLayerNormalization returns both the normalized sum and the sum).
@@ -121,7 +121,7 @@ internal sealed class InternVitGraph
         x = PixelShuffle(x);                                                 // [N, P·r, P·r, C/r²]
         x = g.Reshape("extract_feature/to_tokens", x, g.Int64s("tokens_shape", 0, -1, _config.ProjectorInputSize));
         x = Mlp1(x);                                                         // [N, tokens, H_llm]
-        g.Output(x, ImageFeatures, OrtElementType.Float, Outputs[0].Dims);
+        g.Output(x, ImageFeatures, OnnxDataType.Float, Outputs[0].Dims);
     }
 
     /// <summary>InternVisionEmbeddings: 14×14 patches → CLS + patches + position embedding.</summary>

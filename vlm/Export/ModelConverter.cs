@@ -365,7 +365,7 @@ public static class ModelConverter
         {
             var shape = new JsonArray();
             foreach (var d in ports[i].Dims) shape.Add(d.Symbol is null ? JsonValue.Create(d.Value) : JsonValue.Create(d.Symbol));
-            result[i] = new ManifestPort(ports[i].Name, ports[i].Type == OrtElementType.Float ? "float32" : ports[i].Type.ToString().ToLowerInvariant(), shape);
+            result[i] = new ManifestPort(ports[i].Name, ports[i].Type == OnnxDataType.Float ? "float32" : ports[i].Type.ToString().ToLowerInvariant(), shape);
         }
         return result;
     }

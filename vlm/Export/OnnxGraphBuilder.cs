@@ -85,7 +85,7 @@ internal sealed class OnnxGraphBuilder : IDisposable
     // ---- signature ----
 
     /// <summary>Declares a graph input and returns its name.</summary>
-    public string Input(string name, OrtElementType type, params OnnxDim[] dims)
+    public string Input(string name, OnnxDataType type, params OnnxDim[] dims)
     {
         Claim(name);
         _graph.Input.Add(ValueInfo(name, type, dims));
@@ -93,7 +93,7 @@ internal sealed class OnnxGraphBuilder : IDisposable
     }
 
     /// <summary>Declares <paramref name="value"/> as a graph output named <paramref name="name"/> (adding an Identity when the names differ).</summary>
-    public void Output(string value, string name, OrtElementType type, params OnnxDim[] dims)
+    public void Output(string value, string name, OnnxDataType type, params OnnxDim[] dims)
     {
         if (value != name) Node("Identity", [value], name, outputNames: [name]);
         _graph.Output.Add(ValueInfo(name, type, dims));
@@ -103,10 +103,10 @@ internal sealed class OnnxGraphBuilder : IDisposable
 
     /// <summary>Adds a constant tensor and returns its name (the checkpoint key, by convention).</summary>
     public string Initializer<T>(string name, ReadOnlySpan<T> values, params long[] dims) where T : unmanaged =>
-        Initializer(name, OrtElementTypes.Of<T>(), MemoryMarshal.AsBytes(values), dims);
+        Initializer(name, OnnxDataTypes.Of<T>(), MemoryMarshal.AsBytes(values), dims);
 
     /// <summary>Adds a constant tensor from raw little-endian bytes (e.g. packed 4-bit weights).</summary>
-    public string Initializer(string name, OrtElementType type, ReadOnlySpan<byte> bytes, params long[] dims)
+    public string Initializer(string name, OnnxDataType type, ReadOnlySpan<byte> bytes, params long[] dims)
     {
         Claim(name);
         var tensor = new TensorProto { Name = name, DataType = (int)type };
@@ -303,7 +303,7 @@ internal sealed class OnnxGraphBuilder : IDisposable
             throw new InvalidOperationException($"'{name}' is already defined in graph '{_graph.Name}'");
     }
 
-    private static ValueInfoProto ValueInfo(string name, OrtElementType type, OnnxDim[] dims)
+    private static ValueInfoProto ValueInfo(string name, OnnxDataType type, OnnxDim[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)

@@ -51,15 +51,15 @@ internal sealed class Qwen2Graph
         {
             var ports = new List<GraphPort>
             {
-                new(InputsEmbeds, OrtElementType.Float, ["batch", "sequence", Hidden]),
-                new(AttentionMask, OrtElementType.Int64, ["batch", "total_sequence"]),
-                new(PositionIds, OrtElementType.Int64, ["batch", "sequence"]),
-                new(LogitsToKeep, OrtElementType.Int64, [1]),
+                new(InputsEmbeds, OnnxDataType.Float, ["batch", "sequence", Hidden]),
+                new(AttentionMask, OnnxDataType.Int64, ["batch", "total_sequence"]),
+                new(PositionIds, OnnxDataType.Int64, ["batch", "sequence"]),
+                new(LogitsToKeep, OnnxDataType.Int64, [1]),
             };
             for (int i = 0; i < _config.NumHiddenLayers; i++)
             {
-                ports.Add(new(PastKey(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
-                ports.Add(new(PastValue(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
+                ports.Add(new(PastKey(i), OnnxDataType.Float, ["batch", KvHeads, "capacity", HeadDim]));
+                ports.Add(new(PastValue(i), OnnxDataType.Float, ["batch", KvHeads, "capacity", HeadDim]));
             }
             return ports.ToArray();
         }
@@ -69,11 +69,11 @@ internal sealed class Qwen2Graph
     {
         get
         {
-            var ports = new List<GraphPort> { new(Logits, OrtElementType.Float, ["batch", "kept_sequence", _config.VocabSize]) };
+            var ports = new List<GraphPort> { new(Logits, OnnxDataType.Float, ["batch", "kept_sequence", _config.VocabSize]) };
             for (int i = 0; i < _config.NumHiddenLayers; i++)
             {
-                ports.Add(new(PresentKey(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
-                ports.Add(new(PresentValue(i), OrtElementType.Float, ["batch", KvHeads, "capacity", HeadDim]));
+                ports.Add(new(PresentKey(i), OnnxDataType.Float, ["batch", KvHeads, "capacity", HeadDim]));
+                ports.Add(new(PresentValue(i), OnnxDataType.Float, ["batch", KvHeads, "capacity", HeadDim]));
             }
             return ports.ToArray();
         }
@@ -148,11 +148,11 @@ internal sealed class Qwen2Graph
         x = g.Op("Slice", "lm_head/keep", [x, start, g.Int64s("lm_head/end", long.MaxValue), g.Int64s("lm_head/axis", 1)]);
         string logits = _w.Linear(GraphWeights.LmHead, x, _config.TieWordEmbeddings ? EmbedTokensKey : LmHeadKey, null);
         var outputs = Outputs;
-        g.Output(logits, Logits, OrtElementType.Float, outputs[0].Dims);
+        g.Output(logits, Logits, OnnxDataType.Float, outputs[0].Dims);
         for (int i = 0; i < _config.NumHiddenLayers; i++)
         {
-            g.Output(_presents[i].Key, PresentKey(i), OrtElementType.Float, outputs[1 + 2 * i].Dims);
-            g.Output(_presents[i].Value, PresentValue(i), OrtElementType.Float, outputs[2 + 2 * i].Dims);
+            g.Output(_presents[i].Key, PresentKey(i), OnnxDataType.Float, outputs[1 + 2 * i].Dims);
+            g.Output(_presents[i].Value, PresentValue(i), OnnxDataType.Float, outputs[2 + 2 * i].Dims);
         }
     }
 
@@ -168,9 +168,9 @@ internal sealed class Qwen2Graph
         var g = _g;
         string sum = g.Op("ReduceSum", "attention/mask_sum", [AttentionMask, g.Int64s("attention/sum_axis", 1)], OnnxAttr.Int("keepdims", 0));
         string seqlensK = g.Op("Cast", "attention/seqlens_k", [g.Op("Sub", "attention/last_index", [sum, g.Initializer<long>("attention/one", [1])])],
-            OnnxAttr.Int("to", (int)OrtElementType.Int32));                                               // [B] int32
+            OnnxAttr.Int("to", (int)OnnxDataType.Int32));                                               // [B] int32
         string total = g.Op("Shape", "attention/total", [AttentionMask], OnnxAttr.Int("start", 1), OnnxAttr.Int("end", 2));
-        return (seqlensK, g.Op("Cast", "attention/total_sequence_length", [total], OnnxAttr.Int("to", (int)OrtElementType.Int32))); // [1] int32
+        return (seqlensK, g.Op("Cast", "attention/total_sequence_length", [total], OnnxAttr.Int("to", (int)OnnxDataType.Int32))); // [1] int32
     }
 
     /// <summary>

@@ -237,7 +237,7 @@ public sealed class InternVLModel : IDisposable
     private static void CheckSignature(string root, ManifestGraph graph, OrtSession session)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var input in session.Inputs) names.Add(input.Name);
+        foreach (var input in session.InputNames) names.Add(input);
         foreach (var port in graph.Inputs)
             if (!names.Contains(port.Name))
                 throw new CheckpointException(Path.Combine(root, graph.File), $"the graph has no input '{port.Name}' that the manifest names; convert again with --force");

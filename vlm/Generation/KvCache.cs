@@ -1,4 +1,5 @@
-using InternVit.SK.Onnx;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace InternVit.SK.Generation;
 
@@ -11,23 +12,32 @@ namespace InternVit.SK.Generation;
 /// </summary>
 internal sealed class KvCache : IDisposable
 {
-    private readonly OrtTensor[] _keys;
-    private readonly OrtTensor[] _values;
+    private readonly OrtValue[] _keys;
+    private readonly OrtValue[] _values;
     private long[]? _mask;
     private long[] _positions = [];
+    private readonly long[] _logitsToKeep = new long[1];
+    private readonly OrtValue[] _inputs;
+    private readonly OrtValue[] _outputs;
 
     internal KvCache(int layers, int keyValueHeads, int headDim, int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
-        _keys = new OrtTensor[layers];
-        _values = new OrtTensor[layers];
+        _keys = new OrtValue[layers];
+        _values = new OrtValue[layers];
+        _inputs = new OrtValue[4 + 2 * layers];
+        _outputs = new OrtValue[1 + 2 * layers];
+        long[] shape = [1, keyValueHeads, capacity, headDim];
         try
         {
             for (int i = 0; i < layers; i++)
             {
-                _keys[i] = OrtTensor.AllocateUninitialized(OrtElementType.Float, [1, keyValueHeads, capacity, headDim]);
-                _values[i] = OrtTensor.AllocateUninitialized(OrtElementType.Float, [1, keyValueHeads, capacity, headDim]);
+                // ORT's allocator leaves the memory as it is (no clearing), so unwritten pages stay unmapped.
+                _keys[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, shape);
+                _values[i] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, TensorElementType.Float, shape);
+                _inputs[4 + 2 * i] = _outputs[1 + 2 * i] = _keys[i];
+                _inputs[5 + 2 * i] = _outputs[2 + 2 * i] = _values[i];
             }
         }
         catch
@@ -57,6 +67,19 @@ internal sealed class KvCache : IDisposable
         return _positions.AsMemory(0, count);
     }
 
+    /// <summary>The one-element <c>logits_to_keep</c> input, in a buffer reused across steps.</summary>
+    internal Memory<long> LogitsToKeep(int count)
+    {
+        _logitsToKeep[0] = count;
+        return _logitsToKeep;
+    }
+
+    /// <summary>
+    /// The decoder's input and output value slots in port order: the first four inputs and the first output (logits)
+    /// are the caller's to fill for one run; the rest are this cache's key and value buffers.
+    /// </summary>
+    internal (OrtValue[] Inputs, OrtValue[] Outputs) RunSlots => (_inputs, _outputs);
+
     private static long[] CreateMask(int capacity)
     {
         var mask = new long[capacity];
@@ -64,9 +87,9 @@ internal sealed class KvCache : IDisposable
         return mask;
     }
 
-    internal OrtTensor Keys(int layer) => _keys[layer];
+    internal OrtValue Keys(int layer) => _keys[layer];
 
-    internal OrtTensor Values(int layer) => _values[layer];
+    internal OrtValue Values(int layer) => _values[layer];
 
     /// <summary>Records that a step wrote <paramref name="positions"/> more positions.</summary>
     internal void Advance(int positions) => Length += positions;

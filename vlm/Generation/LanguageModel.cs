@@ -1,5 +1,6 @@
 using InternVit.SK.Export;
 using InternVit.SK.Onnx;
+using Microsoft.ML.OnnxRuntime;
 
 namespace InternVit.SK.Generation;
 
@@ -13,6 +14,7 @@ internal sealed class LanguageModel : IDisposable
 {
     private readonly OrtSession _session;
     private readonly OrtSession? _prefill;
+    private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
     internal LanguageModel(OrtSession session, ManifestDecoder decoder, OrtSession? prefill = null)
@@ -25,10 +27,17 @@ internal sealed class LanguageModel : IDisposable
         HeadDim = decoder.HeadDim;
         VocabSize = decoder.VocabSize;
         ContextWindow = decoder.MaxPositionEmbeddings;
+        _inputNames = new string[4 + 2 * Layers];
+        _inputNames[0] = Qwen2Graph.InputsEmbeds;
+        _inputNames[1] = Qwen2Graph.AttentionMask;
+        _inputNames[2] = Qwen2Graph.PositionIds;
+        _inputNames[3] = Qwen2Graph.LogitsToKeep;
         _outputNames = new string[1 + 2 * Layers];
         _outputNames[0] = Qwen2Graph.Logits;
         for (int i = 0; i < Layers; i++)
         {
+            _inputNames[4 + 2 * i] = Qwen2Graph.PastKey(i);
+            _inputNames[5 + 2 * i] = Qwen2Graph.PastValue(i);
             _outputNames[1 + 2 * i] = Qwen2Graph.PresentKey(i);
             _outputNames[2 + 2 * i] = Qwen2Graph.PresentValue(i);
         }
@@ -99,29 +108,31 @@ internal sealed class LanguageModel : IDisposable
         if (total > cache.Capacity)
             throw new InvalidOperationException($"the KV cache is full: {past} positions held + {sequence} new > capacity {cache.Capacity}; create a larger cache (up to the context window {ContextWindow}) or truncate it");
 
-        // The mask and the position ids come from buffers the cache keeps, so a decode step allocates no arrays for them.
-        using var embeds = OrtTensor.FromMemory(System.Runtime.InteropServices.MemoryMarshal.AsMemory(inputsEmbeds), [1, sequence, HiddenSize]);
-        using var maskTensor = OrtTensor.FromMemory(cache.AttentionMask.AsMemory(0, total), [1, total]);
-        using var positionTensor = OrtTensor.FromMemory(cache.PositionsFor(sequence), [1, sequence]);
-        using var keep = OrtTensor.FromArray(new long[] { logitsToKeep }, 1);
-        using var logitsTensor = OrtTensor.FromMemory(logits, [1, kept, VocabSize]);
-        var inputs = new (string, OrtTensor)[4 + 2 * Layers];
-        var outputs = new (string, OrtTensor)[1 + 2 * Layers];
-        inputs[0] = (Qwen2Graph.InputsEmbeds, embeds);
-        inputs[1] = (Qwen2Graph.AttentionMask, maskTensor);
-        inputs[2] = (Qwen2Graph.PositionIds, positionTensor);
-        inputs[3] = (Qwen2Graph.LogitsToKeep, keep);
-        outputs[0] = (Qwen2Graph.Logits, logitsTensor);
-        for (int i = 0; i < Layers; i++)
+        // The mask, the position ids, logits_to_keep and the value slots (with the KV buffers bound in and out, so
+        // GroupQueryAttention writes the new positions in place) come from the cache: a decode step allocates only the
+        // OrtValue wrappers of this step's shapes.
+        var memory = OrtMemoryInfo.DefaultInstance;
+        var (inputs, outputs) = cache.RunSlots;
+        using var embeds = OrtValue.CreateTensorValueFromMemory(memory, System.Runtime.InteropServices.MemoryMarshal.AsMemory(inputsEmbeds), [1, sequence, HiddenSize]);
+        using var mask = OrtValue.CreateTensorValueFromMemory(memory, cache.AttentionMask.AsMemory(0, total), [1, total]);
+        using var positions = OrtValue.CreateTensorValueFromMemory(memory, cache.PositionsFor(sequence), [1, sequence]);
+        using var keep = OrtValue.CreateTensorValueFromMemory(memory, cache.LogitsToKeep(logitsToKeep), [1]);
+        using var logitsValue = OrtValue.CreateTensorValueFromMemory(memory, logits, [1, kept, VocabSize]);
+        inputs[0] = embeds;
+        inputs[1] = mask;
+        inputs[2] = positions;
+        inputs[3] = keep;
+        outputs[0] = logitsValue;
+        try
         {
-            // The same buffers in and out: GroupQueryAttention writes the new positions in place.
-            inputs[4 + 2 * i] = (Qwen2Graph.PastKey(i), cache.Keys(i));
-            inputs[5 + 2 * i] = (Qwen2Graph.PastValue(i), cache.Values(i));
-            outputs[1 + 2 * i] = (_outputNames[1 + 2 * i], cache.Keys(i));
-            outputs[2 + 2 * i] = (_outputNames[2 + 2 * i], cache.Values(i));
+            // A prompt's intermediate tensors are large (positions × MLP width); their arena memory goes back after the run.
+            (sequence > 1 && _prefill is not null ? _prefill : _session).Run(_inputNames, inputs, _outputNames, outputs, releaseScratch: sequence > 1, cancellationToken);
         }
-        // A prompt's intermediate tensors are large (positions × MLP width); their arena memory goes back after the run.
-        (sequence > 1 && _prefill is not null ? _prefill : _session).Run(inputs, outputs, releaseScratch: sequence > 1, cancellationToken);
+        finally
+        {
+            Array.Clear(inputs, 0, 4);
+            outputs[0] = null!;
+        }
         cache.Advance(sequence);
     }
 

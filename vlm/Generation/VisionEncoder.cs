@@ -1,11 +1,14 @@
 using InternVit.SK.Export;
 using InternVit.SK.Onnx;
+using Microsoft.ML.OnnxRuntime;
 
 namespace InternVit.SK.Generation;
 
 /// <summary>The vision graph of a converted model: normalized tiles [N, 3, S, S] → image features [N, tokens_per_tile, hidden].</summary>
 internal sealed class VisionEncoder : IDisposable
 {
+    private static readonly string[] InputNames = [InternVitGraph.PixelValues];
+    private static readonly string[] OutputNames = [InternVitGraph.ImageFeatures];
     private readonly OrtSession _session;
 
     internal VisionEncoder(OrtSession session, ModelManifest manifest)
@@ -58,9 +61,11 @@ internal sealed class VisionEncoder : IDisposable
         {
             int count = Math.Min(TilesPerRun, tiles - first);
             var pixels = pixelValues.Slice(first * PixelValuesPerTile, count * PixelValuesPerTile);
-            using var input = OrtTensor.FromMemory(System.Runtime.InteropServices.MemoryMarshal.AsMemory(pixels), [count, 3, ImageSize, ImageSize]);
-            using var output = OrtTensor.FromMemory(features.Slice(first * FeaturesPerTile, count * FeaturesPerTile), [count, TokensPerTile, HiddenSize]);
-            _session.Run([(InternVitGraph.PixelValues, input)], [(InternVitGraph.ImageFeatures, output)], releaseScratch: true, cancellationToken);
+            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                System.Runtime.InteropServices.MemoryMarshal.AsMemory(pixels), [count, 3, ImageSize, ImageSize]);
+            using var output = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                features.Slice(first * FeaturesPerTile, count * FeaturesPerTile), [count, TokensPerTile, HiddenSize]);
+            _session.Run(InputNames, [input], OutputNames, [output], releaseScratch: true, cancellationToken);
         }
     }
 

@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+
 namespace InternVit.SK.Onnx;
 
 /// <summary>ONNX Runtime's error codes (<c>OrtErrorCode</c>).</summary>
@@ -35,14 +37,35 @@ public enum OrtErrorCode
     NotFound = 14,
 }
 
-/// <summary>An error reported by ONNX Runtime, carrying its code and message.</summary>
+/// <summary>
+/// An error reported by ONNX Runtime, carrying its code and message: every ORT failure the engine meets (loading a
+/// graph, running it, creating a tensor) reaches callers as this one type, with ORT's own exception inside.
+/// </summary>
 public sealed class OrtException : Exception
 {
-    internal OrtException(OrtErrorCode code, string message)
-        : base($"[ONNX Runtime {code}] {message}")
+    private const string CodePrefix = "[ErrorCode:";
+
+    internal OrtException(OrtErrorCode code, string message, Exception? inner = null)
+        : base($"[ONNX Runtime {code}] {message}", inner)
     {
         Code = code;
         NativeMessage = message;
+    }
+
+    /// <summary>
+    /// Translates Microsoft.ML.OnnxRuntime's exception, whose message starts with <c>[ErrorCode:Name]</c> (its code
+    /// enum is not public), into this type.
+    /// </summary>
+    internal static OrtException From(OnnxRuntimeException e)
+    {
+        string message = e.Message;
+        var code = OrtErrorCode.Fail;
+        if (message.StartsWith(CodePrefix, StringComparison.Ordinal) && message.IndexOf(']') is int end and > 0)
+        {
+            if (Enum.TryParse(message.AsSpan(CodePrefix.Length, end - CodePrefix.Length), out OrtErrorCode parsed)) code = parsed;
+            message = message[(end + 1)..].TrimStart();
+        }
+        return new OrtException(code, message, e);
     }
 
     /// <summary>ONNX Runtime's error code.</summary>
@@ -52,7 +75,7 @@ public sealed class OrtException : Exception
     public string NativeMessage { get; }
 }
 
-/// <summary>The ONNX Runtime native library could not be found or loaded; the message says how to get it.</summary>
+/// <summary>The ONNX Runtime native library could not be loaded; the message says which package deploys it.</summary>
 public sealed class OrtLibraryNotFoundException : Exception
 {
     internal OrtLibraryNotFoundException(string message, Exception? inner = null) : base(message, inner) { }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
 
 namespace InternVit.SK.Onnx;
 
@@ -11,21 +12,8 @@ public enum OrtExecutionProvider
     Cuda,
 }
 
-/// <summary>Graph optimization levels (<c>GraphOptimizationLevel</c>).</summary>
-public enum OrtOptimizationLevel
-{
-    /// <summary>No optimization.</summary>
-    Disabled = 0,
-    /// <summary>Constant folding and redundant-node removal.</summary>
-    Basic = 1,
-    /// <summary>Basic plus fusions.</summary>
-    Extended = 2,
-    /// <summary>Everything, including layout changes.</summary>
-    All = 99,
-}
-
 /// <summary>How to create an <see cref="OrtSession"/>.</summary>
-public sealed record OrtSessionOptions
+internal sealed record OrtSessionOptions
 {
     /// <summary>Threads for one operator; 0 lets ORT choose (one per physical core).</summary>
     public int IntraOpThreads { get; init; }
@@ -34,7 +22,7 @@ public sealed record OrtSessionOptions
     public int InterOpThreads { get; init; }
 
     /// <summary>Graph optimization level.</summary>
-    public OrtOptimizationLevel OptimizationLevel { get; init; } = OrtOptimizationLevel.All;
+    public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
     /// <summary>When set, ORT writes the optimized graph to this path.</summary>
     public string? OptimizedModelPath { get; init; }

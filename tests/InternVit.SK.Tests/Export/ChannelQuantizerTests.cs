@@ -20,11 +20,12 @@ public sealed class ChannelQuantizerTests
         for (int row = 0; row < n; row++)
             for (int c = 0; c < k; c++)
             {
-                float restored = q.Transposed[c * n + row] * q.Scales[row];
+                float restored = (q.Transposed[c * n + row] - q.ZeroPoints[row]) * q.Scales[row];
                 Assert.InRange(Math.Abs(restored - w[row * k + c]), 0, q.Scales[row] / 2 + 1e-6f);
             }
-        Assert.Equal(-127, q.Transposed[1 * n + 0]); // the largest magnitude maps to ±127
-        Assert.Equal(127, q.Transposed[0 * n + 2]);
-        Assert.Equal(0, q.Transposed[3 * n + 0]);    // zero stays exact
+        Assert.Equal([128, 128, 128], q.ZeroPoints);
+        Assert.Equal(128 - 127, q.Transposed[1 * n + 0]); // the largest magnitude maps to ±127 around the zero point
+        Assert.Equal(128 + 127, q.Transposed[0 * n + 2]);
+        Assert.Equal(128, q.Transposed[3 * n + 0]);       // zero stays exact
     }
 }

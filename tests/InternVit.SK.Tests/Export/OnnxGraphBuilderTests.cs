@@ -10,12 +10,12 @@ public class OnnxGraphBuilderTests
     {
         using var g = new OnnxGraphBuilder(path, "sample");
         // 17x33 floats = 2244 bytes (external, not a multiple of 64), 33 floats = 132 bytes (inline), 33x16 = 2112 bytes (external).
-        string x = g.Input("x", OrtElementType.Float, "batch", 17);
+        string x = g.Input("x", OnnxDataType.Float, "batch", 17);
         string w = g.Initializer<float>("layer.weight", Enumerable.Range(0, 17 * 33).Select(i => i * 0.001f).ToArray(), 17, 33);
         string b = g.Initializer<float>("layer.bias", Enumerable.Range(0, 33).Select(i => -i * 0.5f).ToArray(), 33);
         string big = g.Initializer<float>("layer2.weight", Enumerable.Range(0, 33 * 16).Select(i => i * 0.01f).ToArray(), 33, 16);
         string h = g.Gelu("/act", g.Linear("/layer", x, w, b));
-        g.Output(g.MatMul("/layer2", h, big), "y", OrtElementType.Float, "batch", 16);
+        g.Output(g.MatMul("/layer2", h, big), "y", OnnxDataType.Float, "batch", 16);
         g.Save("test", [new("purpose", "unit test")]);
     }
 
@@ -70,7 +70,7 @@ public class OnnxGraphBuilderTests
     {
         using var dir = new TempDir();
         using var g = new OnnxGraphBuilder(dir.File("m.onnx"), "dup");
-        string x = g.Input("x", OrtElementType.Float, 2);
+        string x = g.Input("x", OnnxDataType.Float, 2);
         g.Initializer<float>("w", new float[] { 1, 2 }, 2);
         Assert.Throws<InvalidOperationException>(() => g.Initializer<float>("w", new float[] { 1, 2 }, 2));
         g.Add("/add", x, "w");
@@ -98,12 +98,12 @@ public class OnnxGraphBuilderTests
         Assert.True(File.Exists(path + ".data"));
         using (var g = new OnnxGraphBuilder(path, "small"))
         {
-            string x = g.Input("x", OrtElementType.Float, 2);
-            g.Output(g.Add("/add", x, x), "y", OrtElementType.Float, 2);
+            string x = g.Input("x", OnnxDataType.Float, 2);
+            g.Output(g.Add("/add", x, x), "y", OnnxDataType.Float, 2);
             g.Save();
         }
         Assert.False(File.Exists(path + ".data"));
         using var session = OrtSession.Create(path);
-        Assert.Equal("y", session.Outputs.Single().Name);
+        Assert.Equal("y", session.OutputNames.Single());
     }
 }

@@ -1,5 +1,6 @@
 using InternVit.SK.Export;
 using InternVit.SK.Onnx;
+using Microsoft.ML.OnnxRuntime;
 
 namespace InternVit.SK.Tests.Onnx;
 
@@ -14,8 +15,8 @@ public sealed class OrtErrorTests : IDisposable
         string path = _dir.File("add.onnx");
         using (var g = new OnnxGraphBuilder(path, "add"))
         {
-            string x = g.Input("x", OrtElementType.Float, 2, 3);
-            g.Output(g.Add("/add", x, g.Initializer<float>("one", new float[] { 1 }, 1)), "y", OrtElementType.Float, 2, 3);
+            string x = g.Input("x", OnnxDataType.Float, 2, 3);
+            g.Output(g.Add("/add", x, g.Initializer<float>("one", new float[] { 1 }, 1)), "y", OnnxDataType.Float, 2, 3);
             g.Save();
         }
         _session = OrtSession.Create(path);
@@ -29,7 +30,7 @@ public sealed class OrtErrorTests : IDisposable
 
     private void AssertStillWorks()
     {
-        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        using var x = TestTensors.Of(new float[6], 2, 3);
         var outputs = _session.Run([("x", x)], ["y"]);
         using var y = outputs[0];
         Assert.All(y.ToArray<float>(), v => Assert.Equal(1f, v));
@@ -68,9 +69,9 @@ public sealed class OrtErrorTests : IDisposable
     {
         using var x = kind switch
         {
-            "wrong-shape" => OrtTensor.FromArray(new float[8], 2, 4),
-            "wrong-element-type" => OrtTensor.FromArray(new long[6], 2, 3),
-            _ => OrtTensor.FromArray(new float[6], 2, 3),
+            "wrong-shape" => TestTensors.Of(new float[8], 2, 4),
+            "wrong-element-type" => TestTensors.Of(new long[6], 2, 3),
+            _ => TestTensors.Of(new float[6], 2, 3),
         };
         var e = Assert.Throws<OrtException>(() => _session.Run([(inputName, x)], [outputName]));
         Assert.Equal(OrtErrorCode.InvalidArgument, e.Code);
@@ -81,7 +82,7 @@ public sealed class OrtErrorTests : IDisposable
     [Fact]
     public void Cancelled_token_stops_before_running()
     {
-        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        using var x = TestTensors.Of(new float[6], 2, 3);
         using var cts = new CancellationTokenSource();
         cts.Cancel();
         Assert.Throws<OperationCanceledException>(() => _session.Run([("x", x)], ["y"], cts.Token));
@@ -95,10 +96,10 @@ public sealed class OrtErrorTests : IDisposable
         string path = _dir.File("long.onnx");
         using (var g = new OnnxGraphBuilder(path, "long"))
         {
-            string h = g.Input("x", OrtElementType.Float, n, n);
+            string h = g.Input("x", OnnxDataType.Float, n, n);
             string w = g.Initializer<float>("w", Reference.RandomFloats(n * n, 21, scale: 0.04), n, n);
             for (int i = 0; i < depth; i++) h = g.MatMul($"/mm{i}", h, w);
-            g.Output(h, "y", OrtElementType.Float, n, n);
+            g.Output(h, "y", OnnxDataType.Float, n, n);
             g.Save();
         }
         return OrtSession.Create(path, new OrtSessionOptions { IntraOpThreads = 1 });
@@ -108,7 +109,7 @@ public sealed class OrtErrorTests : IDisposable
     public void Cancelling_during_a_run_terminates_it()
     {
         using var session = LongSession();
-        using var x = OrtTensor.FromArray(Reference.RandomFloats(512 * 512, 22), 512, 512);
+        using var x = TestTensors.Of(Reference.RandomFloats(512 * 512, 22), 512, 512);
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
         var e = Assert.Throws<OperationCanceledException>(() => session.Run([("x", x)], ["y"], cts.Token));
         Assert.Equal(cts.Token, e.CancellationToken);
@@ -120,7 +121,7 @@ public sealed class OrtErrorTests : IDisposable
     public async Task Disposing_session_and_input_during_a_run_is_safe()
     {
         var session = LongSession();
-        var x = OrtTensor.FromArray(Reference.RandomFloats(512 * 512, 23), 512, 512);
+        var x = TestTensors.Of(Reference.RandomFloats(512 * 512, 23), 512, 512);
         using var cts = new CancellationTokenSource();
         using var started = new ManualResetEventSlim();
         var run = Task.Run(() =>
@@ -135,21 +136,24 @@ public sealed class OrtErrorTests : IDisposable
         x.Dispose();
         cts.Cancel();
         await Assert.ThrowsAsync<OperationCanceledException>(() => run);
-        using var y = OrtTensor.FromArray(new float[512 * 512], 512, 512);
+        using var y = TestTensors.Of(new float[512 * 512], 512, 512);
         Assert.Throws<ObjectDisposedException>(() => session.Run([("x", y)], ["y"]));
     }
 
     [Fact]
-    public void Disposed_session_and_tensor_refuse_use()
+    public void Disposed_session_refuses_use_and_a_disposed_value_is_an_OrtException()
     {
         string path = _dir.File("add.onnx");
         var session = OrtSession.Create(path);
         session.Dispose();
         session.Dispose(); // twice is harmless
-        using var x = OrtTensor.FromArray(new float[6], 2, 3);
+        using var x = TestTensors.Of(new float[6], 2, 3);
         Assert.Throws<ObjectDisposedException>(() => session.Run([("x", x)], ["y"]));
-        var t = OrtTensor.FromArray(new float[6], 2, 3);
+        var t = TestTensors.Of(new float[6], 2, 3);
         t.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => _session.Run([("x", t)], ["y"]));
+        // A released OrtValue is ORT's to refuse (a null handle), and its error arrives as the engine's one error type.
+        var e = Assert.Throws<OrtException>(() => _session.Run([("x", t)], ["y"]));
+        Assert.Equal(OrtErrorCode.InvalidArgument, e.Code);
+        AssertStillWorks();
     }
 }

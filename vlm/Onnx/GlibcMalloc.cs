@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace InternVit.SK.Onnx.Native;
+namespace InternVit.SK.Onnx;
 
 /// <summary>
 /// glibc's <c>mallopt</c>, for the one malloc setting that decides whether ONNX Runtime's large, short-lived buffers go
