@@ -41,7 +41,10 @@ public static class InternVLServiceCollectionExtensions
         services.TryAddSingleton(provider =>
         {
             var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
-            var logger = provider.GetRequiredService<ILoggerFactory>().CreateLogger("InternVit.SK.Hosting");
+            var loggerFactory = provider.GetRequiredService<ILoggerFactory>();
+            var logger = loggerFactory.CreateLogger("InternVit.SK.Hosting");
+            // ONNX Runtime's own messages (category OnnxRuntime) go to the host's logging too.
+            OrtEnvironment.Configure(new OrtEnvironmentOptions { LoggerFactory = loggerFactory });
             var clock = Stopwatch.StartNew();
             logger.LogInformation("loading InternVL model from {Path}", o.ModelPath);
             var model = InternVLModel.LoadAsync(o.ModelPath, new InternVLModelOptions
@@ -52,8 +55,8 @@ public static class InternVLServiceCollectionExtensions
                 MaxTiles = o.MaxTiles,
             }, new Progress<Export.ConversionProgress>(p => logger.LogInformation("converting: [{Step}/{Steps}] {Stage} {Detail}", p.Step, p.Steps, p.Stage, p.Detail)))
                 .GetAwaiter().GetResult();
-            logger.LogInformation("model {Directory} ready in {Ms} ms ({Template} template, context window {Window})",
-                model.Directory, clock.ElapsedMilliseconds, model.Template.Name, model.ContextWindow);
+            logger.LogInformation("model {Directory} ready in {Ms} ms ({Template} template, context window {Window}, {Provider})",
+                model.Directory, clock.ElapsedMilliseconds, model.Template.Name, model.ContextWindow, model.ExecutionProvider);
             return model;
         });
         services.TryAddSingleton(provider => ImageSourceOptionsFrom(provider.GetRequiredService<IOptions<InternVLOptions>>().Value));

@@ -92,6 +92,15 @@ public sealed class InternVLModel : IDisposable
     /// <summary>Most tiles per image unless a request says otherwise.</summary>
     public int DefaultMaxTiles { get; }
 
+    /// <summary>
+    /// Where the graphs actually run: <see cref="OrtExecutionProvider.Cuda"/> only when CUDA was asked for and ONNX
+    /// Runtime could use it; otherwise the CPU, with the reason in <see cref="ProviderFallbackReason"/>.
+    /// </summary>
+    public OrtExecutionProvider ExecutionProvider => Vision.Session.ExecutionProvider;
+
+    /// <summary>Why the requested execution provider could not be used (null when it was, or none was requested).</summary>
+    public string? ProviderFallbackReason => Vision.Session.ProviderFallbackReason;
+
     /// <summary>Tokens that end an answer: the template's stop token and the checkpoint's EOS ids.</summary>
     internal IReadOnlySet<int> StopTokenIds { get; }
 
