@@ -51,6 +51,13 @@ public sealed record ConversionResult(string OutputDirectory, bool Converted, st
 /// </summary>
 public static class ModelConverter
 {
+    /// <summary>
+    /// The revision of the graphs a conversion writes, within one manifest format version: part of the cache folder's
+    /// name, so that caches converted by an earlier revision are converted again. 2: DynamicQuantizeMatMul weights as
+    /// uint8 with a zero point (exact on AVX2 CPUs without VNNI).
+    /// </summary>
+    internal const int GraphRevision = 2;
+
     /// <summary>Precisions <see cref="ConversionOptions.Precision"/> accepts.</summary>
     public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32", "fp16", "int8", "int4", Int4Prefill8];
 

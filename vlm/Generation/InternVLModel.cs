@@ -223,7 +223,7 @@ public sealed class InternVLModel : IDisposable
 
     /// <summary>
     /// The cache sub-folder for an original checkpoint: its folder name, the precision, the model-folder format version,
-    /// and a key over config.json's bytes and the weight files' names, sizes and modification times (hashing gigabytes
+    /// the converter's graph revision, and a key over config.json's bytes and the weight files' names, sizes and modification times (hashing gigabytes
     /// of weights on every load would cost seconds).
     /// </summary>
     private static string CacheName(string checkpoint, string precision)
@@ -236,7 +236,7 @@ public sealed class InternVLModel : IDisposable
             key.Append(info.Name).Append(' ').Append(info.Length).Append(' ').Append(info.LastWriteTimeUtc.Ticks).Append('\n');
         }
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..16];
-        return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision}-v{ModelManifest.CurrentFormatVersion}-{hash}";
+        return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision}-v{ModelManifest.CurrentFormatVersion}.{ModelConverter.GraphRevision}-{hash}";
     }
 
     private static bool SamePorts(ManifestPort[] a, ManifestPort[] b) =>
