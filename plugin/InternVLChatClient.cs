@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.Runtime.CompilerServices;
 using InternVit.SK.Export;
 using InternVit.SK.Generation;

@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -17,8 +18,7 @@ internal static class BenchModelCommand
     {
         var shape = new Option<string>("--shape") { Description = "Model shape of the random-weight checkpoint.", DefaultValueFactory = _ => "internvl2_5-1b" };
         shape.AcceptOnlyFromAmong([.. SyntheticCheckpoint.Shapes]);
-        var precision = new Option<string>("--precision") { Description = "Weight precision of the converted graphs.", DefaultValueFactory = _ => "fp32" };
-        precision.AcceptOnlyFromAmong([.. ModelConverter.SupportedPrecisions]);
+        var precision = PrecisionOption.Create("Weight precision of the converted graphs.");
         var tiles = new Option<int>("--tiles") { Description = "Tiles per vision run (default 1).", DefaultValueFactory = _ => 1 };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Tokens of the timed prefill (default 300).", DefaultValueFactory = _ => 300 };
         var genTokens = new Option<int>("--gen-tokens") { Description = "Tokens decoded one at a time after the first (default 32; EOS ignored).", DefaultValueFactory = _ => 32 };

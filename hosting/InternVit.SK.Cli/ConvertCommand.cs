@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.CommandLine;
 using InternVit.SK.Export;
 
@@ -10,8 +11,7 @@ internal static class ConvertCommand
     {
         var source = new Argument<DirectoryInfo>("HF_DIR") { Description = "The original checkpoint folder (config.json, model.safetensors, tokenizer files)." };
         var destination = new Argument<DirectoryInfo>("OUT_DIR") { Description = "The model folder to create." };
-        var precision = new Option<string>("--precision") { Description = "Weight precision of the graphs.", DefaultValueFactory = _ => "fp32" };
-        precision.AcceptOnlyFromAmong([.. ModelConverter.SupportedPrecisions]);
+        var precision = PrecisionOption.Create("Weight precision of the graphs.");
         var force = new Option<bool>("--force") { Description = "Replace an existing model folder." };
         var command = new Command("convert", "Convert an original InternVL checkpoint into ONNX graphs and a manifest.") { source, destination, precision, force };
         command.SetAction(async (parse, cancellationToken) =>

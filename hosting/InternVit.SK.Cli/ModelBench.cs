@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.Diagnostics;
 using InternVit.SK.Checkpoints;
 using InternVit.SK.Export;
@@ -11,14 +12,14 @@ using InternVit.SK.Text;
 namespace InternVit.SK.Cli;
 
 /// <summary>What <see cref="ModelBench"/> measures.</summary>
-internal sealed record ModelBenchOptions(string Shape, string Precision, int Tiles, int PromptTokens, int GenTokens, int Runs, int Threads, string CacheDirectory,
+internal sealed record ModelBenchOptions(string Shape, Precision Precision, int Tiles, int PromptTokens, int GenTokens, int Runs, int Threads, string CacheDirectory,
     string? ProfileDirectory = null, int Seed = 1);
 
 /// <summary>Medians of one bench run (milliseconds unless named otherwise).</summary>
 internal sealed record ModelBenchResult
 {
     public required string Shape { get; init; }
-    public required string Precision { get; init; }
+    public required Precision Precision { get; init; }
     public required int Threads { get; init; }
     public required int Runs { get; init; }
     public required string Machine { get; init; }
@@ -54,7 +55,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
     {
         string root = Path.Combine(options.CacheDirectory, $"{options.Shape}-seed{options.Seed}");
         string checkpoint = EnsureCheckpoint(Path.Combine(root, "hf"));
-        string modelDir = EnsureModel(checkpoint, Path.Combine(root, options.Precision));
+        string modelDir = EnsureModel(checkpoint, Path.Combine(root, options.Precision.Name()));
 
         var (preprocessMs, grid) = MeasurePreprocessing();
         // The writer, the converter and the synthetic 12-megapixel JPEG were built in this process: their garbage goes
@@ -109,7 +110,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
     private void Profile(string modelDir)
     {
         Directory.CreateDirectory(options.ProfileDirectory!);
-        var profiled = new InternVLModelOptions { IntraOpThreads = options.Threads, ProfilingPrefix = Path.Combine(options.ProfileDirectory!, options.Precision) };
+        var profiled = new InternVLModelOptions { IntraOpThreads = options.Threads, ProfilingPrefix = Path.Combine(options.ProfileDirectory!, options.Precision.Name()) };
         using var model = InternVLModel.Open(modelDir, profiled);
         model.Vision.Encode(RandomFloats(options.Tiles * model.Vision.PixelValuesPerTile, 2), options.Tiles);
         var embeds = new float[options.PromptTokens * model.Language.HiddenSize];
@@ -153,7 +154,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         string build = typeof(ModelConverter).Assembly.ManifestModule.ModuleVersionId.ToString();
         string stamp = directory + ".build";
         if (ModelManifest.Exists(directory) && File.Exists(stamp) && File.ReadAllText(stamp) == build) return directory;
-        log.WriteLine($"converting to {options.Precision} in {directory} ...");
+        log.WriteLine($"converting to {options.Precision.Name()} in {directory} ...");
         double ms = Time(() => ModelConverter.ConvertAsync(checkpoint, directory, new ConversionOptions { Precision = options.Precision, Force = true }).GetAwaiter().GetResult());
         File.WriteAllText(stamp, build);
         log.WriteLine($"  converted in {ms / 1000:0.0} s");

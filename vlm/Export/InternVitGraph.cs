@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using InternVit.SK.Checkpoints;
 using InternVit.SK.Onnx;
 
@@ -11,8 +12,8 @@ namespace InternVit.SK.Export;
 /// </summary>
 internal sealed class InternVitGraph
 {
-    public const string PixelValues = "pixel_values";
-    public const string ImageFeatures = "image_features";
+    private const string PixelValues = VisionPorts.PixelValues;
+    private const string ImageFeatures = VisionPorts.ImageFeatures;
     private const string Embeddings = "vision_model.embeddings";
 
     private readonly InternVLConfig _config;

@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -12,7 +13,7 @@ namespace InternVit.SK.Export;
 public sealed record ConversionOptions
 {
     /// <summary>
-    /// Weight precision of the graphs (<see cref="ModelConverter.SupportedPrecisions"/>): <c>fp32</c>; <c>fp16</c>, every
+    /// Weight precision of the graphs (see <see cref="ModelFolder.Precision"/>): <c>fp32</c>; <c>fp16</c>, every
     /// Linear weight (lm_head included) stored as float16 and cast to float32 inside the graph, so files are half the
     /// size and the arithmetic stays float32; <c>int8</c>, the
     /// LLM's Linear weights quantized to 8 bits in blocks of 32 for ONNX Runtime's MatMulNBits and the vision graph's
@@ -22,7 +23,7 @@ public sealed record ConversionOptions
     /// channel for DynamicQuantizeMatMul (lm_head stays 4-bit), so prefill runs the integer GEMM and decode steps keep
     /// the 4-bit weights. Norms, biases, the patch embedding and the token-embedding table stay as they are.
     /// </summary>
-    public string Precision { get; init; } = "fp32";
+    public Precision Precision { get; init; } = Precision.Fp32;
 
     /// <summary>Replace an existing model folder instead of leaving it as it is.</summary>
     public bool Force { get; init; }
@@ -58,19 +59,14 @@ public static class ModelConverter
     /// </summary>
     internal const int GraphRevision = 2;
 
-    /// <summary>Precisions <see cref="ConversionOptions.Precision"/> accepts.</summary>
-    public static IReadOnlyList<string> SupportedPrecisions { get; } = ["fp32", "fp16", "int8", "int4", Int4Prefill8];
-
     /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
     public static IReadOnlyList<string> SupportedLlmArchitectures { get; } = ["Qwen2ForCausalLM"];
 
-    internal const string VisionFile = "vision.onnx";
-    internal const string DecoderFile = "decoder.onnx";
-    internal const string PrefillFile = "decoder_prefill.onnx";
+    private const string VisionFile = ModelFiles.VisionGraph;
+    private const string DecoderFile = ModelFiles.DecoderGraph;
+    private const string PrefillFile = ModelFiles.PrefillGraph;
 
-    /// <summary>The precision with an int8 prefill graph beside the int4 decoder.</summary>
-    internal const string Int4Prefill8 = "int4-prefill8";
-    internal const string EmbeddingsFile = "embeddings.safetensors";
+    private const string EmbeddingsFile = ModelFiles.Embeddings;
 
     /// <summary>Tokenizer and generation files copied into the model folder when the checkpoint has them.</summary>
     internal static readonly string[] TokenizerFiles =
@@ -92,8 +88,8 @@ public static class ModelConverter
         string source = Path.GetFullPath(checkpointDirectory);
         string output = Path.GetFullPath(outputDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
         if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"checkpoint folder not found: {source}");
-        if (!SupportedPrecisions.Contains(options.Precision))
-            throw new ArgumentException($"precision '{options.Precision}' is not supported; choose one of: {string.Join(", ", SupportedPrecisions)}", nameof(options));
+        if (!Enum.IsDefined(options.Precision))
+            throw new ArgumentException($"precision {(int)options.Precision} is not a {nameof(Precision)}", nameof(options));
 
         // 1. The destination: an existing model stays unless forced; a folder with other content is never replaced.
         if (Directory.Exists(output))
@@ -194,10 +190,10 @@ public static class ModelConverter
     /// The vision encoder runs 1025 tokens per tile, where the integer GEMM behind DynamicQuantizeMatMul measured about
     /// 4× faster than 8-bit MatMulNBits (which quantizes activations and dot-products them per block of 32).
     /// </summary>
-    private static LinearFormat VisionLinearFormat(string precision) => precision switch
+    private static LinearFormat VisionLinearFormat(Precision precision) => precision switch
     {
-        "int8" or "int4" or Int4Prefill8 => LinearFormat.DynamicInt8,
-        "fp16" => LinearFormat.Float16,
+        Precision.Int8 or Precision.Int4 or Precision.Int4Prefill8 => LinearFormat.DynamicInt8,
+        Precision.Fp16 => LinearFormat.Float16,
         _ => LinearFormat.Float32,
     };
 
@@ -205,11 +201,11 @@ public static class ModelConverter
     /// The LLM keeps MatMulNBits: decoding one token at a time reads every weight once, so bytes decide, and
     /// DynamicQuantizeMatMul at M = 1 decoded slower than 8-bit MatMulNBits (prefill was faster, see the README).
     /// </summary>
-    private static LinearFormat LlmLinearFormat(string precision) => precision switch
+    private static LinearFormat LlmLinearFormat(Precision precision) => precision switch
     {
-        "int8" => LinearFormat.Blocked8,
-        "int4" or Int4Prefill8 => LinearFormat.Blocked4,
-        "fp16" => LinearFormat.Float16,
+        Precision.Int8 => LinearFormat.Blocked8,
+        Precision.Int4 or Precision.Int4Prefill8 => LinearFormat.Blocked4,
+        Precision.Fp16 => LinearFormat.Float16,
         _ => LinearFormat.Float32,
     };
 
@@ -218,7 +214,8 @@ public static class ModelConverter
     /// position, its body in DynamicQuantizeMatMul int8 (the integer GEMM is faster than 4-bit MatMulNBits at M = 300,
     /// slower at M = 1) and lm_head in 4 bits, since prefill usually keeps the logits of one position only.
     /// </summary>
-    private static bool HasPrefillGraph(string precision) => precision == Int4Prefill8;
+    private static bool HasPrefillGraph(Precision precision) => precision == Precision.Int4Prefill8;
+
     private static string Version => typeof(ModelConverter).Assembly.GetName().Version?.ToString() ?? "0";
 
     private static void Report(IProgress<ConversionProgress>? progress, int step, string stage, string detail) =>

@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using InternVit.SK.Checkpoints;
 using InternVit.SK.Onnx;
 
@@ -13,11 +14,11 @@ namespace InternVit.SK.Export;
 /// </summary>
 internal sealed class Qwen2Graph
 {
-    public const string InputsEmbeds = "inputs_embeds";
-    public const string AttentionMask = "attention_mask";
-    public const string PositionIds = "position_ids";
-    public const string LogitsToKeep = "logits_to_keep";
-    public const string Logits = "logits";
+    private const string InputsEmbeds = DecoderPorts.InputsEmbeds;
+    private const string AttentionMask = DecoderPorts.AttentionMask;
+    private const string PositionIds = DecoderPorts.PositionIds;
+    private const string LogitsToKeep = DecoderPorts.LogitsToKeep;
+    private const string Logits = DecoderPorts.Logits;
     private const string Model = "language_model.model";
 
     private readonly LlmConfig _config;
@@ -35,10 +36,10 @@ internal sealed class Qwen2Graph
         _fuseRotary = fuseRotary ?? config.HeadDim % 16 == 0;
     }
 
-    public static string PastKey(int layer) => $"past_key_values.{layer}.key";
-    public static string PastValue(int layer) => $"past_key_values.{layer}.value";
-    public static string PresentKey(int layer) => $"present.{layer}.key";
-    public static string PresentValue(int layer) => $"present.{layer}.value";
+    private static string PastKey(int layer) => DecoderPorts.PastKey(layer);
+    private static string PastValue(int layer) => DecoderPorts.PastValue(layer);
+    private static string PresentKey(int layer) => DecoderPorts.PresentKey(layer);
+    private static string PresentValue(int layer) => DecoderPorts.PresentValue(layer);
 
     private int Hidden => _config.HiddenSize;
     private int Heads => _config.NumAttentionHeads;

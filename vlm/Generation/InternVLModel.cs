@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.Security.Cryptography;
 using System.Text;
 using InternVit.SK.Checkpoints;
@@ -226,17 +227,17 @@ public sealed class InternVLModel : IDisposable
     /// the converter's graph revision, and a key over config.json's bytes and the weight files' names, sizes and modification times (hashing gigabytes
     /// of weights on every load would cost seconds).
     /// </summary>
-    private static string CacheName(string checkpoint, string precision)
+    private static string CacheName(string checkpoint, Precision precision)
     {
         var key = new StringBuilder();
-        key.Append(precision).Append('\n').Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(checkpoint, "config.json"))))).Append('\n');
+        key.Append(precision.Name()).Append('\n').Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(checkpoint, "config.json"))))).Append('\n');
         foreach (string file in System.IO.Directory.EnumerateFiles(checkpoint, "*.safetensors*").Order(StringComparer.Ordinal))
         {
             var info = new FileInfo(file);
             key.Append(info.Name).Append(' ').Append(info.Length).Append(' ').Append(info.LastWriteTimeUtc.Ticks).Append('\n');
         }
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..16];
-        return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision}-v{ModelManifest.CurrentFormatVersion}.{ModelConverter.GraphRevision}-{hash}";
+        return $"{Path.GetFileName(checkpoint.TrimEnd(Path.DirectorySeparatorChar))}-{precision.Name()}-v{ModelManifest.CurrentFormatVersion}.{ModelConverter.GraphRevision}-{hash}";
     }
 
     private static bool SamePorts(ManifestPort[] a, ManifestPort[] b) =>

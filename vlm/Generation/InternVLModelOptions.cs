@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using InternVit.SK.Onnx;
 
 namespace InternVit.SK.Generation;
@@ -24,7 +25,7 @@ public sealed record InternVLModelOptions
     public int? MaxContextTokens { get; init; }
 
     /// <summary>Precision used when an original checkpoint has to be converted.</summary>
-    public string ConversionPrecision { get; init; } = "fp32";
+    public Precision ConversionPrecision { get; init; } = Precision.Fp32;
 
     /// <summary>When set, ONNX Runtime profiles every graph run into files starting with this path (for benchmarks).</summary>
     internal string? ProfilingPrefix { get; init; }

@@ -1,4 +1,4 @@
-using InternVit.SK.Export;
+using InternVit.SK.ModelFolder;
 using InternVit.SK.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
@@ -28,18 +28,18 @@ internal sealed class LanguageModel : IDisposable
         VocabSize = decoder.VocabSize;
         ContextWindow = decoder.MaxPositionEmbeddings;
         _inputNames = new string[4 + 2 * Layers];
-        _inputNames[0] = Qwen2Graph.InputsEmbeds;
-        _inputNames[1] = Qwen2Graph.AttentionMask;
-        _inputNames[2] = Qwen2Graph.PositionIds;
-        _inputNames[3] = Qwen2Graph.LogitsToKeep;
+        _inputNames[0] = DecoderPorts.InputsEmbeds;
+        _inputNames[1] = DecoderPorts.AttentionMask;
+        _inputNames[2] = DecoderPorts.PositionIds;
+        _inputNames[3] = DecoderPorts.LogitsToKeep;
         _outputNames = new string[1 + 2 * Layers];
-        _outputNames[0] = Qwen2Graph.Logits;
+        _outputNames[0] = DecoderPorts.Logits;
         for (int i = 0; i < Layers; i++)
         {
-            _inputNames[4 + 2 * i] = Qwen2Graph.PastKey(i);
-            _inputNames[5 + 2 * i] = Qwen2Graph.PastValue(i);
-            _outputNames[1 + 2 * i] = Qwen2Graph.PresentKey(i);
-            _outputNames[2 + 2 * i] = Qwen2Graph.PresentValue(i);
+            _inputNames[4 + 2 * i] = DecoderPorts.PastKey(i);
+            _inputNames[5 + 2 * i] = DecoderPorts.PastValue(i);
+            _outputNames[1 + 2 * i] = DecoderPorts.PresentKey(i);
+            _outputNames[2 + 2 * i] = DecoderPorts.PresentValue(i);
         }
     }
 

@@ -1,4 +1,4 @@
-using InternVit.SK.Export;
+using InternVit.SK.ModelFolder;
 using InternVit.SK.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
@@ -7,8 +7,8 @@ namespace InternVit.SK.Generation;
 /// <summary>The vision graph of a converted model: normalized tiles [N, 3, S, S] → image features [N, tokens_per_tile, hidden].</summary>
 internal sealed class VisionEncoder : IDisposable
 {
-    private static readonly string[] InputNames = [InternVitGraph.PixelValues];
-    private static readonly string[] OutputNames = [InternVitGraph.ImageFeatures];
+    private static readonly string[] InputNames = [VisionPorts.PixelValues];
+    private static readonly string[] OutputNames = [VisionPorts.ImageFeatures];
     private readonly OrtSession _session;
 
     internal VisionEncoder(OrtSession session, ModelManifest manifest)

@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.Text.Json;
 using InternVit.SK.Export;
 

@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.Text.Json.Nodes;
 using InternVit.SK.Checkpoints;
 using InternVit.SK.Export;

@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using InternVit.SK.Export;
 using InternVit.SK.Generation;
 using Xunit.Abstractions;
@@ -9,14 +10,14 @@ public abstract class QuantizedTinyModel : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    protected QuantizedTinyModel(string precision)
+    protected QuantizedTinyModel(Precision precision)
     {
         Precision = precision;
         ModelConverter.ConvertAsync(TestPaths.TinyCheckpoint, Path.Combine(_dir.Path, "model"), new ConversionOptions { Precision = precision }).GetAwaiter().GetResult();
         Model = InternVLModel.Open(Path.Combine(_dir.Path, "model"));
     }
 
-    public string Precision { get; }
+    public Precision Precision { get; }
 
     internal InternVLModel Model { get; }
 
@@ -27,13 +28,13 @@ public abstract class QuantizedTinyModel : IDisposable
     }
 }
 
-public sealed class Fp16TinyModel() : QuantizedTinyModel("fp16");
+public sealed class Fp16TinyModel() : QuantizedTinyModel(Precision.Fp16);
 
-public sealed class Int8TinyModel() : QuantizedTinyModel("int8");
+public sealed class Int8TinyModel() : QuantizedTinyModel(Precision.Int8);
 
-public sealed class Int4TinyModel() : QuantizedTinyModel("int4");
+public sealed class Int4TinyModel() : QuantizedTinyModel(Precision.Int4);
 
-public sealed class Int4Prefill8TinyModel() : QuantizedTinyModel("int4-prefill8");
+public sealed class Int4Prefill8TinyModel() : QuantizedTinyModel(Precision.Int4Prefill8);
 
 /// <summary>
 /// Quantized precisions against the fp32 goldens of model_a. The tiny checkpoint has random weights, so its logits
@@ -166,7 +167,9 @@ public sealed class Int4Prefill8ModelTests(Int4Prefill8TinyModel model, ITestOut
     public void The_folder_holds_a_prefill_graph_with_the_decoders_ports_and_the_model_runs_it()
     {
         var manifest = model.Model.Manifest;
-        Assert.Equal("int4-prefill8", manifest.Precision);
+        Assert.Equal(Precision.Int4Prefill8, manifest.Precision);
+        // The manifest names it as the CLI and configuration do.
+        Assert.Contains("\"precision\": \"int4-prefill8\"", File.ReadAllText(Path.Combine(model.Model.Directory, ModelManifest.FileName)));
         Assert.NotNull(manifest.Prefill);
         Assert.Equal("decoder_prefill.onnx", manifest.Prefill.File);
         Assert.Equal(manifest.Decoder.Inputs.Select(p => p.Name), manifest.Prefill.Inputs.Select(p => p.Name));

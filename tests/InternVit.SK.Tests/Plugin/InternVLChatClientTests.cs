@@ -1,3 +1,4 @@
+using InternVit.SK.ModelFolder;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using InternVit.SK.Checkpoints;
 
-namespace InternVit.SK.Export;
+namespace InternVit.SK.ModelFolder;
 
 /// <summary>
 /// <c>manifest.json</c> of a converted model folder: the contract between the converter and the runtime. A folder is
@@ -54,7 +54,7 @@ public sealed record ModelManifest
     [JsonPropertyName("source")] public ManifestSource Source { get; init; } = new();
 
     /// <summary>Weight precision of the graphs (<c>fp32</c>, <c>fp16</c>, <c>int8</c>, <c>int4</c>, <c>int4-prefill8</c>).</summary>
-    [JsonPropertyName("precision")] public string Precision { get; init; } = "fp32";
+    [JsonPropertyName("precision")] public Precision Precision { get; init; } = Precision.Fp32;
 
     /// <summary>Conversation template name from the checkpoint's config.</summary>
     [JsonPropertyName("template")] public string? Template { get; init; }
