@@ -2,7 +2,8 @@
 # One-time, idempotent set-up on a fresh Debian machine: native libraries, then a Release build.
 #   - ONNX Runtime 1.30 (libonnxruntime.so.1) from the npm package onnxruntime-node@1.30.0, into .native/
 #     (taken with `npm pack`; the package's postinstall, which downloads CUDA pieces, never runs)
-#   - Debian codec libraries used by the imaging code: libturbojpeg0, libpng16-16, libwebp7
+#   - no image codec libraries: the imaging code decodes through SkiaSharp, whose NuGet package
+#     (SkiaSharp.NativeAssets.Linux.NoDependencies) brings its own native library with the codecs built in
 #   - Debian's chromium, which the chat page's browser test drives through Microsoft.Playwright (restored by NuGet;
 #     Playwright is pointed at /usr/bin/chromium, so it downloads no browser)
 # Re-running it does nothing that is already done, except the (incremental) build.
@@ -23,7 +24,7 @@ need() { command -v "$1" >/dev/null || { log "$1 is required: $2"; exit 1; }; }
 need dotnet "install the .NET 10 SDK"
 
 # 1. Debian packages (only when something is missing).
-apt_packages=(libturbojpeg0 libpng16-16 libwebp7 chromium)
+apt_packages=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
