@@ -59,7 +59,7 @@ public enum ImageSourceRefusal
     /// <summary>The download took longer than <see cref="ImageSourceOptions.DownloadTimeout"/>.</summary>
     TimedOut,
 
-    /// <summary>A media type that is not an image InternVL reads (PNG, JPEG, WebP).</summary>
+    /// <summary>A media type that is not an image InternVL reads (PNG, JPEG, WebP, GIF, BMP).</summary>
     UnsupportedMediaType,
 }
 

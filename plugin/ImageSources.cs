@@ -7,7 +7,7 @@ namespace InternVit.SK.Plugin;
 /// Turns an untrusted image argument into encoded bytes under an <see cref="ImageSourceOptions"/> policy. The one place
 /// that reads files, file: URIs, data URIs, base64 and URLs for both the chat client and the tools:
 /// <list type="bullet">
-/// <item><c>data:image/png;base64,…</c> (PNG, JPEG or WebP), or bare base64 (long, base64 characters only, no dot);</item>
+/// <item><c>data:image/png;base64,…</c> (PNG, JPEG, WebP, GIF or BMP), or bare base64 (long, base64 characters only, no dot);</item>
 /// <item><c>http(s)://…</c> only when <see cref="ImageSourceOptions.AllowUrls"/> and the host is listed; redirects are
 /// not followed; the body is read up to the size limit within the timeout;</item>
 /// <item>anything else is a file path (or a <c>file:</c> URI) confined to <see cref="ImageSourceOptions.AllowedRoots"/>:
@@ -18,7 +18,7 @@ namespace InternVit.SK.Plugin;
 internal sealed class ImageSources : IDisposable
 {
     /// <summary>The media types InternVL's decoder reads.</summary>
-    internal static readonly IReadOnlySet<string> ImageMediaTypes = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "image/png", "image/jpeg", "image/webp" };
+    internal static readonly IReadOnlySet<string> ImageMediaTypes = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp" };
 
     private const int MaxLinkDepth = 40;
     private static readonly StringComparison PathComparison =
@@ -207,11 +207,11 @@ internal sealed class ImageSources : IDisposable
         return false;
     }
 
-    /// <summary>Refuses a media type other than PNG, JPEG or WebP, naming it.</summary>
+    /// <summary>Refuses a media type other than PNG, JPEG, WebP, GIF or BMP, naming it.</summary>
     internal static void CheckMediaType(string mediaType)
     {
         if (!ImageMediaTypes.Contains(mediaType))
-            throw new ImageSourceException(ImageSourceRefusal.UnsupportedMediaType, $"the media type '{mediaType}' is not supported; InternVL reads image/png, image/jpeg and image/webp");
+            throw new ImageSourceException(ImageSourceRefusal.UnsupportedMediaType, $"the media type '{mediaType}' is not supported; InternVL reads image/png, image/jpeg, image/webp, image/gif and image/bmp");
     }
 
     private HttpClient CreateHttpClient() =>

@@ -131,15 +131,15 @@ public sealed partial class InternVLChatClient
     {
         if (!ImageSources.ImageMediaTypes.Contains(mediaType))
             throw new NotSupportedException(mediaType.StartsWith("image/", StringComparison.OrdinalIgnoreCase)
-                ? $"{kind} content of media type '{mediaType}' is not supported; InternVL reads image/png, image/jpeg and image/webp"
-                : $"{kind} content of media type '{mediaType}' is not supported; InternVL reads text and images (image/png, image/jpeg, image/webp)");
+                ? $"{kind} content of media type '{mediaType}' is not supported; InternVL reads image/png, image/jpeg, image/webp, image/gif and image/bmp"
+                : $"{kind} content of media type '{mediaType}' is not supported; InternVL reads text and images (image/png, image/jpeg, image/webp, image/gif, image/bmp)");
     }
 
     private static NotSupportedException Unsupported(AIContent content, string where = "in a user message") => content switch
     {
         FunctionCallContent or FunctionResultContent =>
             new NotSupportedException($"{content.GetType().Name} {where} is not supported: InternVL has no tool-call format; invoke tools with a planner model and pass their results as text"),
-        _ => new NotSupportedException($"{content.GetType().Name} {where} is not supported; InternVL reads text and PNG, JPEG or WebP images"),
+        _ => new NotSupportedException($"{content.GetType().Name} {where} is not supported; InternVL reads text and PNG, JPEG, WebP, GIF or BMP images"),
     };
 
     internal GenerationOptions ToGenerationOptions(ChatOptions? options)

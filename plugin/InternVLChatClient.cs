@@ -20,7 +20,7 @@ public sealed record InternVLChatClientOptions
 }
 
 /// <summary>
-/// An <see cref="IChatClient"/> over a local InternVL model: text and images in (<see cref="DataContent"/> PNG/JPEG/WebP,
+/// An <see cref="IChatClient"/> over a local InternVL model: text and images in (<see cref="DataContent"/> PNG/JPEG/WebP/GIF/BMP,
 /// <see cref="UriContent"/> <c>file:</c> URIs under allowed roots), text out, streamed token by token. Register it as
 /// Semantic Kernel's chat service, or wrap it with Microsoft.Extensions.AI middleware. See the mapping rules on
 /// <see cref="GetStreamingResponseAsync"/>. Safe for concurrent use: each request runs its own conversation on the
@@ -85,7 +85,7 @@ public sealed partial class InternVLChatClient : IChatClient
     /// <item>a user turn's images fill the <c>&lt;image&gt;</c> placeholders of its text in order; a text without
     /// placeholders gets them prepended as the official <c>chat()</c> does (<c>Image-1: &lt;image&gt;\n</c>... for several);</item>
     /// <item>the last message must be from the user; tool messages, function calls, audio and media types other than
-    /// PNG, JPEG and WebP are refused with a <see cref="NotSupportedException"/> naming them.</item>
+    /// PNG, JPEG, WebP, GIF and BMP are refused with a <see cref="NotSupportedException"/> naming them.</item>
     /// </list>
     /// Options: MaxOutputTokens, Temperature, TopP, TopK, Seed and StopSequences map to the generation options;
     /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40) and <c>"repetition_penalty"</c>.

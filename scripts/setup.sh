@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time, idempotent set-up on a fresh Debian machine: native libraries, then a Release build.
-#   - Debian codec libraries used by the imaging code: libturbojpeg0, libpng16-16, libwebp7
+# One-time, idempotent set-up on a fresh Debian machine: the one system package the tests need, then a Release build.
+#   - no ONNX Runtime or image codec libraries: Microsoft.ML.OnnxRuntime and SkiaSharp
+#     (SkiaSharp.NativeAssets.Linux.NoDependencies) bring their native libraries as NuGet packages
 #   - Debian's chromium, which the chat page's browser test drives through Microsoft.Playwright (restored by NuGet;
 #     Playwright is pointed at /usr/bin/chromium, so it downloads no browser)
 # Re-running it does nothing that is already done, except the (incremental) build.
@@ -13,7 +14,7 @@ need() { command -v "$1" >/dev/null || { log "$1 is required: $2"; exit 1; }; }
 need dotnet "install the .NET 10 SDK"
 
 # 1. Debian packages (only when something is missing).
-apt_packages=(libturbojpeg0 libpng16-16 libwebp7 chromium)
+apt_packages=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,7 +18,7 @@ internal static class AskCommand
     {
         var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
         var question = new Argument<string>("QUESTION") { Description = "The question." };
-        var images = new Option<FileInfo[]>("--image") { Description = "An image (JPEG, PNG, WebP); repeat for several.", AllowMultipleArgumentsPerToken = false };
+        var images = new Option<FileInfo[]>("--image") { Description = "An image (JPEG, PNG, WebP, GIF, BMP); repeat for several.", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "Print JSON: text, token ids, usage and timings." };
         var generation = new GenerationCliOptions();
         var command = new Command("ask", "Answer one question about images.") { model, question, images, json };

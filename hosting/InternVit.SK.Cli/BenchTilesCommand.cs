@@ -16,7 +16,7 @@ internal static class BenchTilesCommand
 {
     public static Command Create()
     {
-        var image = new Argument<FileInfo>("IMAGE") { Description = "A JPEG, PNG or WebP image." };
+        var image = new Argument<FileInfo>("IMAGE") { Description = "A JPEG, PNG, WebP, GIF or BMP image." };
         var iterations = new Option<int>("--iterations") { Description = "Timed iterations (default 20), after 3 warm-up runs.", DefaultValueFactory = _ => 20 };
         var maxTiles = new Option<int>("--max-tiles") { Description = "Most grid tiles (default 12).", DefaultValueFactory = _ => 12 };
         var asJpeg = new Option<int?>("--as-jpeg") { Description = "Re-encode the image as a 4:2:0 JPEG of this quality (1..100) first, and time that JPEG." };
@@ -28,7 +28,7 @@ internal static class BenchTilesCommand
             if (parse.GetValue(asJpeg) is int quality)
             {
                 using var source = ImageDecoder.Decode(data);
-                data = JpegCodec.EncodeRgb(source.Pixels, source.Width, source.Height, Math.Clamp(quality, 1, 100));
+                data = JpegEncoder.EncodeRgb(source.Pixels, source.Width, source.Height, Math.Clamp(quality, 1, 100));
             }
             var tiler = new DynamicTiler(new TilingOptions { MaxTiles = parse.GetValue(maxTiles) });
             var pixelValues = new float[tiler.MaxPixelValuesLength];

@@ -15,9 +15,9 @@ internal static class InspectFeaturesCommand
     public static Command Create()
     {
         var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder." };
-        var image = new Argument<FileInfo>("IMAGE") { Description = "A JPEG, PNG or WebP image." };
+        var image = new Argument<FileInfo>("IMAGE") { Description = "A JPEG, PNG, WebP, GIF or BMP image." };
         var maxTiles = new Option<int?>("--max-tiles") { Description = $"Most grid tiles, 1..{TilingOptions.MaxSupportedTiles} (default: the model's)." };
-        var noExif = new Option<bool>("--no-exif-orientation") { Description = "Ignore the JPEG EXIF orientation, as the official preprocessing does." };
+        var noExif = new Option<bool>("--no-exif-orientation") { Description = "Ignore the EXIF orientation, as the official preprocessing does." };
         var outFile = new Option<FileInfo>("--out") { Description = "Safetensors file for image_features.", Required = true };
         var command = new Command("features", "Encode an image with the vision graph and save the image features.") { model, image, maxTiles, noExif, outFile };
         command.SetAction((parse, cancellationToken) =>

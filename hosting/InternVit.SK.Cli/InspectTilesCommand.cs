@@ -16,7 +16,7 @@ internal static class InspectTilesCommand
 {
     public static Command Create()
     {
-        var image = new Argument<FileInfo>("IMAGE") { Description = "A JPEG, PNG or WebP image." };
+        var image = new Argument<FileInfo>("IMAGE") { Description = "A JPEG, PNG, WebP, GIF or BMP image." };
         var maxTiles = new Option<int>("--max-tiles") { Description = $"Most grid tiles, 1..{TilingOptions.MaxSupportedTiles} (default 12).", DefaultValueFactory = _ => 12 };
         maxTiles.Validators.Add(result =>
         {
@@ -24,7 +24,7 @@ internal static class InspectTilesCommand
             if (value < 1 || value > TilingOptions.MaxSupportedTiles) result.AddError($"--max-tiles must be between 1 and {TilingOptions.MaxSupportedTiles}, not {value}.");
         });
         var noThumbnail = new Option<bool>("--no-thumbnail") { Description = "Do not append the whole-image thumbnail tile." };
-        var noExif = new Option<bool>("--no-exif-orientation") { Description = "Ignore the JPEG EXIF orientation, as the official preprocessing does." };
+        var noExif = new Option<bool>("--no-exif-orientation") { Description = "Ignore the EXIF orientation, as the official preprocessing does." };
         var output = new Option<FileInfo?>("--out") { Description = "Write tiles_u8 and pixel_values to this safetensors file." };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of text." };
         var command = new Command("tiles", "Decode an image and show (or save) its InternVL tiles.") { image, maxTiles, noThumbnail, noExif, output, json };

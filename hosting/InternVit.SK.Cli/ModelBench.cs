@@ -275,7 +275,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
                 rgb[i + 1] = (byte)Math.Clamp(255 * y / height + noise, 0, 255);
                 rgb[i + 2] = (byte)Math.Clamp(128 + (int)(100 * Math.Sin((x + y) / 50.0)) + noise, 0, 255);
             }
-        return JpegCodec.EncodeRgb(rgb, width, height, 90);
+        return JpegEncoder.EncodeRgb(rgb, width, height, 90);
     }
 
     private static long WeightBytes(string modelDir)

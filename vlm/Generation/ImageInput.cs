@@ -3,7 +3,7 @@ using InternVit.SK.Imaging;
 namespace InternVit.SK.Generation;
 
 /// <summary>
-/// An image attached to a user turn: encoded bytes (JPEG, PNG or WebP), a file, or an already decoded image, with an
+/// An image attached to a user turn: encoded bytes (JPEG, PNG, WebP, GIF or BMP), a file, or an already decoded image, with an
 /// optional per-image tile limit. Decoding happens when the turn is generated.
 /// </summary>
 public sealed class ImageInput

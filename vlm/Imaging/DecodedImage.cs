@@ -10,12 +10,12 @@ public sealed class DecodedImage : IDisposable
 {
     private byte[]? _buffer;
 
-    private DecodedImage(int width, int height, ImageFormat? format)
+    private DecodedImage(int width, int height, ImageFormat? format, int bytesPerPixel)
     {
         Width = width;
         Height = height;
         SourceFormat = format;
-        _buffer = ArrayPool<byte>.Shared.Rent(checked(width * height * 3));
+        _buffer = ArrayPool<byte>.Shared.Rent(checked(width * height * bytesPerPixel));
     }
 
     /// <summary>Width in pixels.</summary>
@@ -38,12 +38,21 @@ public sealed class DecodedImage : IDisposable
         if (width < 1 || height < 1) throw new ArgumentOutOfRangeException(nameof(width), $"size {width}x{height} is empty");
         if ((long)width * height * 3 != rgb.Length)
             throw new ArgumentException($"{rgb.Length} bytes is not {width}x{height}x3", nameof(rgb));
-        var image = new DecodedImage(width, height, null);
+        var image = new DecodedImage(width, height, null, 3);
         rgb.CopyTo(image.Buffer);
         return image;
     }
 
-    internal static DecodedImage Allocate(int width, int height, ImageFormat? format) => new(width, height, format);
+    internal static DecodedImage Allocate(int width, int height, ImageFormat? format) => new(width, height, format, 3);
+
+    /// <summary>
+    /// An image whose buffer also holds <paramref name="bytesPerPixel"/> bytes per pixel, so a decoder can write wider
+    /// pixels (RGBA) into <see cref="Workspace"/> and narrow them to RGB in place.
+    /// </summary>
+    internal static DecodedImage Allocate(int width, int height, ImageFormat? format, int bytesPerPixel) => new(width, height, format, bytesPerPixel);
+
+    /// <summary>The first <paramref name="length"/> bytes of the buffer, which may exceed <see cref="Buffer"/>.</summary>
+    internal Span<byte> Workspace(int length) => (_buffer ?? throw new ObjectDisposedException(nameof(DecodedImage))).AsSpan(0, length);
 
     /// <summary>Returns the pixel buffer to the pool.</summary>
     public void Dispose()

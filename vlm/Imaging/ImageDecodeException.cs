@@ -9,7 +9,7 @@ public enum ImageDecodeError
     TooLarge,
     /// <summary>The header declares more pixels than <see cref="ImageDecodeOptions.MaxPixels"/>; nothing was allocated for them.</summary>
     TooManyPixels,
-    /// <summary>Not a JPEG, PNG or WebP image, or a variant of one that is not supported (CMYK JPEG, animated WebP).</summary>
+    /// <summary>Not a JPEG, PNG, WebP, GIF or BMP image, or a variant of one that is not supported (animated WebP).</summary>
     Unsupported,
     /// <summary>The data is damaged: the codec rejected it.</summary>
     Corrupt,

@@ -13,8 +13,8 @@ public sealed record ImageDecodeOptions
     public long MaxPixels { get; init; } = 100_000_000;
 
     /// <summary>
-    /// Turn JPEGs upright according to their EXIF Orientation tag (on by default). The official InternVL
-    /// preprocessing ignores the tag; turn this off to reproduce it exactly.
+    /// Turn images upright according to their EXIF Orientation tag (on by default; JPEG, and WebP or PNG files that
+    /// carry EXIF). The official InternVL preprocessing ignores the tag; turn this off to reproduce it exactly.
     /// </summary>
     public bool ApplyExifOrientation { get; init; } = true;
 

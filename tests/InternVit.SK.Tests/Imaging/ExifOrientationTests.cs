@@ -53,11 +53,38 @@ public class ExifOrientationTests
             }
     }
 
-    [Fact]
-    public void Reads_the_tag_of_the_fixture_and_defaults_to_1()
+    /// <summary>
+    /// Every orientation end to end: exif_rot6_600x400.jpg with its Orientation value (the IFD entry at byte 0x28, a
+    /// big-endian SHORT whose low byte is at 0x31)
+    /// set to 1..8. Skia reads the tag, the decoder turns the stored pixels as <see cref="ExifOrientation.Apply"/> does,
+    /// and ignores the tag on request.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
+    [InlineData(8)]
+    public void The_decoder_applies_the_files_orientation_tag(int orientation)
     {
-        Assert.Equal(6, ExifOrientation.Read(File.ReadAllBytes(PreprocessGoldens.ImagePath("exif_rot6_600x400"))));
-        Assert.Equal(1, ExifOrientation.Read(File.ReadAllBytes(PreprocessGoldens.ImagePath("photo_jpeg_1024x768"))));
-        Assert.Equal(1, ExifOrientation.Read([0xFF, 0xD8, 0xFF, 0xE1, 0x00]));
+        byte[] jpeg = File.ReadAllBytes(PreprocessGoldens.ImagePath("exif_rot6_600x400"));
+        Assert.True(jpeg.AsSpan(0x28, 8).SequenceEqual((byte[])[0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01]), "the fixture's Orientation entry moved");
+        Assert.Equal(6, jpeg[0x31]);
+        jpeg[0x31] = (byte)orientation;
+
+        using var stored = ImageDecoder.Decode(jpeg, ImageDecodeOptions.Default with { ApplyExifOrientation = false });
+        using var upright = ImageDecoder.Decode(jpeg);
+        Assert.Equal((600, 400), (stored.Width, stored.Height));
+        if (orientation == 1)
+        {
+            Assert.True(stored.Pixels.SequenceEqual(upright.Pixels));
+            return;
+        }
+        using var expected = ExifOrientation.Apply(stored, orientation);
+        Assert.Equal((expected.Width, expected.Height), (upright.Width, upright.Height));
+        Assert.True(expected.Pixels.SequenceEqual(upright.Pixels), $"orientation {orientation} turned differently");
     }
 }

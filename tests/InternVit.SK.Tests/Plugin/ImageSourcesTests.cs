@@ -93,8 +93,10 @@ public sealed class ImageSourcesTests : IDisposable
         string base64 = Convert.ToBase64String(Png);
         Assert.Equal(Png, (await sources.ReadAsync("data:image/png;base64," + base64, CancellationToken.None)).ToArray());
         Assert.Equal(Png, (await sources.ReadAsync(base64, CancellationToken.None)).ToArray());
+        foreach (string type in new[] { "image/jpeg", "image/webp", "image/gif", "image/bmp" }) // the decoder sniffs the bytes
+            Assert.Equal(Png, (await sources.ReadAsync($"data:{type};base64," + base64, CancellationToken.None)).ToArray());
 
-        Assert.Equal(ImageSourceRefusal.UnsupportedMediaType, await Refused(sources, "data:image/gif;base64," + base64));
+        Assert.Equal(ImageSourceRefusal.UnsupportedMediaType, await Refused(sources, "data:image/tiff;base64," + base64));
         Assert.Equal(ImageSourceRefusal.UnsupportedMediaType, await Refused(sources, "data:audio/wav;base64," + base64));
         Assert.Equal(ImageSourceRefusal.Malformed, await Refused(sources, "data:image/png," + base64));
         Assert.Equal(ImageSourceRefusal.Malformed, await Refused(sources, "data:image/png;base64,!!!not-base64!!!"));

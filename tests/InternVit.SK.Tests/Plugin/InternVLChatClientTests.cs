@@ -49,6 +49,41 @@ public sealed class InternVLChatClientTests(ConvertedTinyModel tiny)
         Assert.Equal(ChatRole.Assistant, response.Messages[0].Role);
     }
 
+    /// <summary>The PNG of the golden pair sent as a 24-bit BMP of the same pixels (image/bmp) gives the same answer.</summary>
+    [Fact]
+    public async Task A_bmp_of_the_same_pixels_gives_the_golden_answer()
+    {
+        using var png = InternVit.SK.Imaging.ImageDecoder.DecodeFile(Path.Combine(Images, "exact_448x448.png"));
+        var bmp = new DataContent(Bmp24(png.Width, png.Height, png.Pixels), "image/bmp");
+        using var client = Client();
+        var response = await client.GetResponseAsync(
+            [new(ChatRole.User, [bmp, Image("photo_webp_800x450.webp", "image/webp"), new TextContent("Describe the two images.")])],
+            new ChatOptions { MaxOutputTokens = 24 });
+        Assert.Equal((string)Golden("two_images")["generated_text_skip_special"]!, response.Text);
+    }
+
+    /// <summary>A bottom-up 24-bit BI_RGB BMP of RGB pixels.</summary>
+    private static byte[] Bmp24(int width, int height, ReadOnlySpan<byte> rgb)
+    {
+        int stride = (width * 3 + 3) / 4 * 4, size = 54 + stride * height;
+        var bmp = new byte[size];
+        "BM"u8.CopyTo(bmp);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(2), size);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(10), 54);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(14), 40);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(18), width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(22), height);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(26), 1);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(28), 24);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int s = (y * width + x) * 3, d = 54 + (height - 1 - y) * stride + x * 3;
+                (bmp[d], bmp[d + 1], bmp[d + 2]) = (rgb[s + 2], rgb[s + 1], rgb[s]);
+            }
+        return bmp;
+    }
+
     [Fact]
     public async Task A_text_question_gives_the_golden_answer_and_stops()
     {
@@ -215,7 +250,7 @@ public sealed class InternVLChatClientTests(ConvertedTinyModel tiny)
     public static TheoryData<string, Func<ChatMessage[]>, string> Refusals => new()
     {
         { "audio", () => [new(ChatRole.User, [new DataContent(new byte[] { 1, 2, 3 }, "audio/wav"), new TextContent("Transcribe.")])], "audio/wav" },
-        { "gif", () => [new(ChatRole.User, [new DataContent(new byte[] { 1, 2, 3 }, "image/gif")])], "image/gif" },
+        { "tiff", () => [new(ChatRole.User, [new DataContent(new byte[] { 1, 2, 3 }, "image/tiff")])], "image/tiff" },
         { "unknown", () => [new(ChatRole.User, [new DataContent(new byte[] { 1, 2, 3 }, "application/x-thing")])], "application/x-thing" },
         { "http uri", () => [new(ChatRole.User, [new UriContent("https://example.com/a.png", "image/png")])], "'https'" },
         { "function call", () => [new(ChatRole.User, "Hi"), new(ChatRole.Assistant, [new FunctionCallContent("c1", "locate")]), new(ChatRole.User, "Go on")], "FunctionCallContent" },
