@@ -32,7 +32,7 @@ internal static class BenchTokensCommand
             double megabytes = Encoding.UTF8.GetByteCount(text) / 1e6;
 
             var watch = Stopwatch.StartNew();
-            var bpe = BpeTokenizer.Load(parse.GetRequiredValue(tokenizer).FullName);
+            var bpe = Qwen2Tokenizer.Load(parse.GetRequiredValue(tokenizer).FullName);
             double loadMs = watch.Elapsed.TotalMilliseconds;
 
             var ids = new List<int>(text.Length);

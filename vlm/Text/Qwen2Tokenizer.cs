@@ -18,7 +18,7 @@ namespace InternVit.SK.Text;
 /// lone surrogate). <see cref="EncodeUtf8"/> takes bytes and replaces invalid sequences the same way.
 /// </para>
 /// </summary>
-public sealed class BpeTokenizer
+public sealed class Qwen2Tokenizer
 {
     private readonly BpeModel _model;
     private readonly AddedTokenMatcher _rawAddedTokens;
@@ -31,7 +31,7 @@ public sealed class BpeTokenizer
     private readonly SegmentEncoder _encodeSegment;
     private readonly SegmentEncoder _encodePreTokens;
 
-    internal BpeTokenizer(BpeModel model, IReadOnlyList<AddedToken> addedTokens, bool normalizeNfc, string source)
+    internal Qwen2Tokenizer(BpeModel model, IReadOnlyList<AddedToken> addedTokens, bool normalizeNfc, string source)
     {
         _model = model;
         _normalizeNfc = normalizeNfc;
@@ -66,7 +66,7 @@ public sealed class BpeTokenizer
     /// files (vocab.json, merges.txt, tokenizer_config.json, added_tokens.json). A path to a tokenizer.json file works too.
     /// </summary>
     /// <exception cref="TokenizerException">No tokenizer files, malformed files, or a tokenizer kind that is not supported.</exception>
-    public static BpeTokenizer Load(string path) => TokenizerFiles.Load(path);
+    public static Qwen2Tokenizer Load(string path) => TokenizerFiles.Load(path);
 
     /// <summary>One more than the largest id (151674 for InternVL2.5/3).</summary>
     public int VocabularySize => _idToToken.Length;

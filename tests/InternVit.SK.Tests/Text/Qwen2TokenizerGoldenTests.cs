@@ -3,7 +3,7 @@ using System.Text;
 namespace InternVit.SK.Tests.Text;
 
 /// <summary>Every case of goldens/tokenizer_cases.json (HF tokenizers 0.23.2), from both tokenizer forms.</summary>
-public class BpeTokenizerGoldenTests
+public class Qwen2TokenizerGoldenTests
 {
     public static TheoryData<string, string> FormsAndCases()
     {
