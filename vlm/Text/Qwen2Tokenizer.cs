@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Microsoft.ML.Tokenizers;
 
 namespace InternVit.SK.Text;
 
@@ -13,12 +14,20 @@ namespace InternVit.SK.Text;
 /// tokenizer_config.json); both build the same tokenizer. Immutable and safe for concurrent use.
 /// </para>
 /// <para>
+/// It is a Microsoft.ML.Tokenizers <see cref="Tokenizer"/>: <c>EncodeToIds</c>, <c>EncodeToTokens</c> (with
+/// offsets), <c>CountTokens</c>, <c>GetIndexByTokenCount</c>/<c>GetIndexByTokenCountFromEnd</c> and <c>Decode</c>
+/// give the same ids and text as <see cref="Encode(string)"/> and <see cref="Decode(ReadOnlySpan{int}, bool)"/>,
+/// which stay the fast paths (no offsets, no result objects). A token budget (<c>maxTokenCount</c>) takes whole
+/// pieces only (added tokens and pre-tokens, never part of one), so the text up to the returned index encodes on its
+/// own to exactly the ids counted (see <see cref="GetIndexByTokenCount(string?, ReadOnlySpan{char}, EncodeSettings, bool, out string?, out int)"/>).
+/// </para>
+/// <para>
 /// Text is UTF-16 here, HF's is UTF-8: a lone surrogate in the input is read as U+FFFD (what the reference's Node
 /// binding does when it converts a JavaScript string, and what <c>from_utf8_lossy</c> does with the bytes of a
 /// lone surrogate). <see cref="EncodeUtf8"/> takes bytes and replaces invalid sequences the same way.
 /// </para>
 /// </summary>
-public sealed class Qwen2Tokenizer
+public sealed partial class Qwen2Tokenizer : Tokenizer
 {
     private readonly BpeModel _model;
     private readonly AddedTokenMatcher _rawAddedTokens;
@@ -28,15 +37,11 @@ public sealed class Qwen2Tokenizer
     private readonly byte[]?[] _idToBytes;
     private readonly bool[] _special;
     private readonly bool _normalizeNfc;
-    private readonly SegmentEncoder _encodeSegment;
-    private readonly SegmentEncoder _encodePreTokens;
 
     internal Qwen2Tokenizer(BpeModel model, IReadOnlyList<AddedToken> addedTokens, bool normalizeNfc, string source)
     {
         _model = model;
         _normalizeNfc = normalizeNfc;
-        _encodeSegment = EncodeSegment;
-        _encodePreTokens = EncodePreTokens;
         Source = source;
         int size = 0;
         foreach (var (_, id) in model.Vocabulary) size = Math.Max(size, id + 1);
@@ -87,12 +92,8 @@ public sealed class Qwen2Tokenizer
     /// <summary>Appends the ids of <paramref name="text"/> to <paramref name="ids"/>; reuse the list to avoid allocations.</summary>
     public void Encode(ReadOnlySpan<char> text, List<int> ids)
     {
-        if (text.IndexOfAnyInRange('\uD800', '\uDFFF') >= 0 && HasLoneSurrogate(text))
-        {
-            EncodeValid(ReplaceLoneSurrogates(text), ids);
-            return;
-        }
-        EncodeValid(text, ids);
+        var sink = new IdSink(ids);
+        Walk(Prepare(text, normalize: true), preTokenize: true, int.MaxValue, ref sink, out _);
     }
 
     /// <summary>The ids of UTF-8 <paramref name="utf8"/>; invalid byte sequences are read as U+FFFD, as <c>from_utf8_lossy</c> does.</summary>
@@ -153,49 +154,181 @@ public sealed class Qwen2Tokenizer
         return true;
     }
 
-    private delegate void SegmentEncoder(ReadOnlySpan<char> text, List<int> ids);
-
-    /// <summary>Added tokens of <paramref name="matcher"/> become their ids; the text between them goes to <paramref name="encodeGap"/>.</summary>
-    private static void SplitOnAddedTokens(ReadOnlySpan<char> text, AddedTokenMatcher matcher, List<int> ids, SegmentEncoder encodeGap)
+    /// <summary>
+    /// The text the encoder walks: lone surrogates read as U+FFFD and, when <paramref name="normalize"/> is set and the
+    /// tokenizer has NFC, the text between raw added tokens in NFC. <see cref="PreparedText.NormalizedText"/> is set only
+    /// when NFC changed something; then the walk runs over it, and the raw added tokens found in the input are kept with
+    /// their positions in it (NFC could spell a new one between them, which the reference would not match).
+    /// </summary>
+    private PreparedText Prepare(ReadOnlySpan<char> input, bool normalize)
     {
-        int at = 0;
-        while (at < text.Length)
+        ReadOnlySpan<char> text = input;
+        if (text.IndexOfAnyInRange('\uD800', '\uDFFF') >= 0 && HasLoneSurrogate(text)) text = ReplaceLoneSurrogates(text);
+        if (!normalize || !_normalizeNfc || NfcNormalizer.IsQuickNfc(text)) return new PreparedText(text, null, null);
+
+        var builder = new StringBuilder(text.Length + 8);
+        var rawTokens = new List<(int Start, AddedToken Token)>();
+        for (int at = 0; at < text.Length;)
         {
-            if (matcher.IsEmpty || !matcher.TryFind(text, at, out int start, out var token))
+            if (_rawAddedTokens.IsEmpty || !_rawAddedTokens.TryFind(text, at, out int start, out var token))
             {
-                encodeGap(text[at..], ids);
-                return;
+                NfcNormalizer.Normalize(text[at..], builder);
+                break;
             }
-            if (start > at) encodeGap(text[at..start], ids);
-            ids.Add(token.Id);
+            NfcNormalizer.Normalize(text[at..start], builder);
+            rawTokens.Add((builder.Length, token));
+            builder.Append(token.Content);
             at = start + token.Content.Length;
         }
+        string normalized = builder.ToString();
+        return normalized.AsSpan().SequenceEqual(text) ? new PreparedText(text, null, null) : new PreparedText(normalized, normalized, rawTokens);
     }
 
-    private void EncodeValid(ReadOnlySpan<char> text, List<int> ids) => SplitOnAddedTokens(text, _rawAddedTokens, ids, _encodeSegment);
-
-    /// <summary>Text between raw added tokens: NFC (when the tokenizer has that normalizer), then normalized added tokens, then pre-tokens and BPE.</summary>
-    private void EncodeSegment(ReadOnlySpan<char> segment, List<int> ids)
+    /// <summary>
+    /// Encodes <paramref name="text"/> into <paramref name="sink"/>, piece by piece: raw added tokens, then in the text
+    /// between them normalized added tokens, then pre-tokens (or, without <paramref name="preTokenize"/>, each stretch
+    /// between added tokens as one word) through BPE. Stops before the first piece whose tokens would take the count
+    /// past <paramref name="maxTokenCount"/>: a pre-token's tokens go in all together or not at all. Returns the number
+    /// of tokens given to the sink; <paramref name="end"/> is where the last piece taken ends in the walked text (its
+    /// length when everything fit).
+    /// </summary>
+    private int Walk<TSink>(scoped in PreparedText text, bool preTokenize, int maxTokenCount, ref TSink sink, out int end)
+        where TSink : struct, IPieceSink
     {
-        ReadOnlySpan<char> normalized = segment;
-        if (_normalizeNfc && !NfcNormalizer.IsQuickNfc(segment))
+        ReadOnlySpan<char> span = text.Text;
+        var rawTokens = text.RawTokens;
+        int count = 0, at = 0, rawIndex = 0;
+        end = 0;
+        while (true)
         {
-            var builder = new StringBuilder(segment.Length + 8);
-            NfcNormalizer.Normalize(segment, builder);
-            normalized = builder.ToString();
+            int start;
+            AddedToken? token;
+            if (rawTokens is not null)
+            {
+                if (rawIndex < rawTokens.Count)
+                {
+                    (start, token) = rawTokens[rawIndex++];
+                }
+                else
+                {
+                    start = span.Length;
+                    token = null;
+                }
+            }
+            else if (_rawAddedTokens.IsEmpty || !_rawAddedTokens.TryFind(span, at, out start, out token))
+            {
+                start = span.Length;
+                token = null;
+            }
+            if (start > at && !WalkSegment(span[at..start], at, preTokenize, maxTokenCount, ref sink, ref count, ref end)) return count;
+            if (token is null || count >= maxTokenCount) return count;
+            sink.AddedToken(token.Id, start, token.Content.Length);
+            count++;
+            at = end = start + token.Content.Length;
         }
-        SplitOnAddedTokens(normalized, _normalizedAddedTokens, ids, _encodePreTokens);
     }
 
-    private void EncodePreTokens(ReadOnlySpan<char> text, List<int> ids)
+    /// <summary>The text between two raw added tokens (already normalized), at <paramref name="offset"/> in the walked text.</summary>
+    private bool WalkSegment<TSink>(ReadOnlySpan<char> segment, int offset, bool preTokenize, int maxTokenCount, ref TSink sink, ref int count, ref int end)
+        where TSink : struct, IPieceSink
     {
         int at = 0;
+        while (at < segment.Length)
+        {
+            if (_normalizedAddedTokens.IsEmpty || !_normalizedAddedTokens.TryFind(segment, at, out int start, out var token))
+                return WalkWords(segment[at..], offset + at, preTokenize, maxTokenCount, ref sink, ref count, ref end);
+            if (start > at && !WalkWords(segment[at..start], offset + at, preTokenize, maxTokenCount, ref sink, ref count, ref end)) return false;
+            if (count >= maxTokenCount) return false;
+            sink.AddedToken(token.Id, offset + start, token.Content.Length);
+            count++;
+            at = start + token.Content.Length;
+            end = offset + at;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Text without added tokens: its pre-tokens through BPE. The budget is checked per piece, and a piece is one
+    /// pre-token except in one case: where <c>\s+(?!\S)</c> left the last white-space character of a run to a pre-token
+    /// of its own (before a digit, or before punctuation when it is not a space), that character and the pre-token after it are one
+    /// piece, because text cut right after it would end in the whole run, one pre-token there. So every cut the budget
+    /// makes leaves text that encodes on its own to the ids taken (and the rest to the rest).
+    /// </summary>
+    private bool WalkWords<TSink>(ReadOnlySpan<char> text, int offset, bool preTokenize, int maxTokenCount, ref TSink sink, ref int count, ref int end)
+        where TSink : struct, IPieceSink
+    {
+        int at = 0;
+        bool afterBlank = false; // the previous pre-token was white space with no line break at its end
         while (at < text.Length)
         {
-            int end = Qwen2PreTokenizer.NextEnd(text, at);
-            _model.Tokenize(text[at..end], ids);
-            at = end;
+            int stop = preTokenize ? Qwen2PreTokenizer.NextEnd(text, at) : text.Length;
+            var word = text[at..stop];
+            int[] ids = _model.Tokenize(word);
+            bool blank = preTokenize && IsBlank(word);
+            if (blank && afterBlank && stop < text.Length)
+            {
+                int after = Qwen2PreTokenizer.NextEnd(text, stop);
+                var next = text[stop..after];
+                int[] nextIds = _model.Tokenize(next);
+                if (ids.Length + nextIds.Length > maxTokenCount - count) return false;
+                sink.Word(word, offset + at, ids, joinsPrevious: false);
+                sink.Word(next, offset + stop, nextIds, joinsPrevious: true);
+                count += ids.Length + nextIds.Length;
+                at = after;
+                end = offset + at;
+                afterBlank = false; // the run ended before next
+                continue;
+            }
+            if (ids.Length > maxTokenCount - count) return false;
+            sink.Word(word, offset + at, ids, joinsPrevious: false);
+            count += ids.Length;
+            at = stop;
+            end = offset + at;
+            afterBlank = blank && word[^1] is not ('\r' or '\n');
         }
+        return true;
+    }
+
+    /// <summary>Whether a pre-token is all white space (a white-space code point is one UTF-16 unit).</summary>
+    private static bool IsBlank(ReadOnlySpan<char> word)
+    {
+        foreach (char c in word)
+            if (!char.IsWhiteSpace(c)) return false;
+        return true;
+    }
+
+    /// <summary>Text ready for <see cref="Walk"/>; see <see cref="Prepare"/>.</summary>
+    private readonly ref struct PreparedText(ReadOnlySpan<char> text, string? normalizedText, List<(int Start, AddedToken Token)>? rawTokens)
+    {
+        /// <summary>The text to walk: the input, or the normalized text.</summary>
+        public ReadOnlySpan<char> Text { get; } = text;
+
+        /// <summary>The normalized text when it differs from the input, otherwise null.</summary>
+        public string? NormalizedText { get; } = normalizedText;
+
+        /// <summary>The raw added tokens at their positions in <see cref="NormalizedText"/> (null: find them while walking).</summary>
+        public List<(int Start, AddedToken Token)>? RawTokens { get; } = rawTokens;
+    }
+
+    /// <summary>What <see cref="Walk"/> produces, piece by piece, at positions in the walked text.</summary>
+    private interface IPieceSink
+    {
+        /// <summary>An added token at [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>).</summary>
+        void AddedToken(int id, int start, int length);
+
+        /// <summary>
+        /// The ids of one pre-token <paramref name="word"/> at <paramref name="start"/> (a shared array: read only);
+        /// <paramref name="joinsPrevious"/> when it is one piece with the pre-token before it (see <see cref="WalkWords"/>).
+        /// </summary>
+        void Word(ReadOnlySpan<char> word, int start, int[] ids, bool joinsPrevious);
+    }
+
+    /// <summary>Appends ids to a list.</summary>
+    private readonly struct IdSink(List<int> list) : IPieceSink
+    {
+        public void AddedToken(int id, int start, int length) => list.Add(id);
+
+        public void Word(ReadOnlySpan<char> word, int start, int[] ids, bool joinsPrevious) => list.AddRange(ids);
     }
 
     private static bool HasLoneSurrogate(ReadOnlySpan<char> text)
