@@ -4,13 +4,14 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using InternVit.SK.Text;
+using Microsoft.ML.Tokenizers;
 
 namespace InternVit.SK.Cli;
 
 /// <summary>
 /// <c>internvl bench tokens --tokenizer DIR [--text-file F] [--iterations N] [--write-text F]</c>: tokenizer load time
 /// and encode throughput in MB/s (UTF-8 input bytes per second; median over the iterations, after one cold pass that
-/// fills the word cache). Without <c>--text-file</c> the text is about 1 MiB of mixed content built from the repository:
+/// fills the word cache), for the fast path and for Microsoft.ML.Tokenizers' <c>EncodeToIds</c> and <c>CountTokens</c>. Without <c>--text-file</c> the text is about 1 MiB of mixed content built from the repository:
 /// the golden tokenizer cases (prose, CJK and other scripts, emoji, code) and the C# sources under vlm/.
 /// </summary>
 internal static class BenchTokensCommand
@@ -32,7 +33,7 @@ internal static class BenchTokensCommand
             double megabytes = Encoding.UTF8.GetByteCount(text) / 1e6;
 
             var watch = Stopwatch.StartNew();
-            var bpe = BpeTokenizer.Load(parse.GetRequiredValue(tokenizer).FullName);
+            var bpe = Qwen2Tokenizer.Load(parse.GetRequiredValue(tokenizer).FullName);
             double loadMs = watch.Elapsed.TotalMilliseconds;
 
             var ids = new List<int>(text.Length);
@@ -40,23 +41,37 @@ internal static class BenchTokensCommand
             bpe.Encode(text, ids);
             double cold = watch.Elapsed.TotalSeconds;
             int n = Math.Max(1, parse.GetValue(iterations));
-            var seconds = new double[n];
-            for (int i = 0; i < n; i++)
+            double median = Median(n, () =>
             {
                 ids.Clear();
-                watch.Restart();
                 bpe.Encode(text, ids);
-                seconds[i] = watch.Elapsed.TotalSeconds;
-            }
-            Array.Sort(seconds);
-            double median = n % 2 == 1 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
+            });
+            // The same text through Microsoft.ML.Tokenizers' Tokenizer API (result objects, budget checks).
+            Tokenizer api = bpe;
+            double encodeToIds = Median(n, () => api.EncodeToIds(text));
+            double countTokens = Median(n, () => api.CountTokens(text));
             string F(double v) => v.ToString("0.0", CultureInfo.InvariantCulture);
             output.WriteLine($"tokenizer   {bpe.Source} loaded in {F(loadMs)} ms");
             output.WriteLine($"text        {F(megabytes)} MB UTF-8, {ids.Count} tokens");
             output.WriteLine($"encode      {F(megabytes / median)} MB/s median of {n} ({F(median * 1000)} ms), first pass {F(megabytes / cold)} MB/s");
+            output.WriteLine($"Tokenizer   EncodeToIds {F(megabytes / encodeToIds)} MB/s, CountTokens {F(megabytes / countTokens)} MB/s, medians of {n}");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The median time of <paramref name="n"/> runs of <paramref name="run"/>, in seconds.</summary>
+    private static double Median(int n, Action run)
+    {
+        var seconds = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            run();
+            seconds[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        Array.Sort(seconds);
+        return n % 2 == 1 ? seconds[n / 2] : (seconds[n / 2 - 1] + seconds[n / 2]) / 2;
     }
 
     /// <summary>About 1 MiB: the golden cases' texts and the library's C# sources, repeated until the size is reached.</summary>

@@ -36,7 +36,7 @@ internal static class InspectTokensCommand
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var bpe = BpeTokenizer.Load(parse.GetRequiredValue(tokenizer).FullName);
+            var bpe = Qwen2Tokenizer.Load(parse.GetRequiredValue(tokenizer).FullName);
             bool decoding = parse.GetValue(decode), skip = parse.GetValue(skipSpecial);
             try
             {
@@ -67,7 +67,7 @@ internal static class InspectTokensCommand
         return command;
     }
 
-    private static void RunBatch(BpeTokenizer bpe, string file, bool decoding, bool skip, TextWriter output)
+    private static void RunBatch(Qwen2Tokenizer bpe, string file, bool decoding, bool skip, TextWriter output)
     {
         var ids = new List<int>();
         int lineNumber = 0;

@@ -122,7 +122,7 @@ public static class ModelConverter
         string[] tokenizerFiles = TokenizerFiles.Where(f => File.Exists(Path.Combine(source, f))).ToArray();
         if (!tokenizerFiles.Contains("tokenizer.json") && !(tokenizerFiles.Contains("vocab.json") && tokenizerFiles.Contains("merges.txt")))
             throw new CheckpointException(source, "no tokenizer: the folder needs tokenizer.json, or vocab.json + merges.txt (+ tokenizer_config.json)");
-        var tokenizer = BpeTokenizer.Load(source);
+        var tokenizer = Qwen2Tokenizer.Load(source);
         var specialTokens = ResolveSpecialTokens(source, config, tokenizer);
         if (ConversationTemplate.All.All(t => t.Name != config.Template))
             throw new CheckpointException(Path.Combine(source, "config.json"),
@@ -250,7 +250,7 @@ public static class ModelConverter
     }
 
     /// <summary>Ids of the image markers from the tokenizer, and EOS / pad from the configs.</summary>
-    private static ManifestSpecialTokens ResolveSpecialTokens(string source, InternVLConfig config, BpeTokenizer tokenizer)
+    private static ManifestSpecialTokens ResolveSpecialTokens(string source, InternVLConfig config, Qwen2Tokenizer tokenizer)
     {
         int Require(string content) => tokenizer.TokenToId(content)
             ?? throw new CheckpointException(source, $"the tokenizer has no added token '{content}', which InternVL needs to place image features");

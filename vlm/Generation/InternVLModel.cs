@@ -22,7 +22,7 @@ public sealed class InternVLModel : IDisposable
     private bool _disposed;
 
     private InternVLModel(string directory, ModelManifest manifest, VisionEncoder vision, LanguageModel language, TokenEmbeddings embeddings,
-        BpeTokenizer tokenizer, InternVLModelOptions options)
+        Qwen2Tokenizer tokenizer, InternVLModelOptions options)
     {
         Directory = directory;
         Manifest = manifest;
@@ -82,7 +82,7 @@ public sealed class InternVLModel : IDisposable
     internal TokenEmbeddings Embeddings { get; }
 
     /// <summary>The model's tokenizer.</summary>
-    public BpeTokenizer Tokenizer { get; }
+    public Qwen2Tokenizer Tokenizer { get; }
 
     /// <summary>The conversation template named by the checkpoint.</summary>
     public ConversationTemplate Template { get; }
@@ -158,7 +158,7 @@ public sealed class InternVLModel : IDisposable
         var visionTask = Session(manifest.Vision);
         var decoderTask = Session(manifest.Decoder);
         var prefillTask = manifest.Prefill is { } p ? Session(p) : Task.FromResult<OrtSession>(null!);
-        var tokenizerTask = Task.Run(() => BpeTokenizer.Load(root));
+        var tokenizerTask = Task.Run(() => Qwen2Tokenizer.Load(root));
         var owned = new List<IDisposable>();
         try
         {

@@ -66,22 +66,20 @@ internal sealed class BpeModel
     /// <summary>Token (byte-level alphabet) to id.</summary>
     public IReadOnlyDictionary<string, int> Vocabulary => _vocab;
 
-    /// <summary>Appends the ids of one pre-token to <paramref name="ids"/>.</summary>
-    public void Tokenize(ReadOnlySpan<char> word, List<int> ids)
+    /// <summary>
+    /// The ids of one pre-token. The array may be the cached one, shared with every caller: read it, never write to it.
+    /// </summary>
+    public int[] Tokenize(ReadOnlySpan<char> word)
     {
-        if (word.Length <= MaxCachedWordLength && _cacheBySpan.TryGetValue(word, out var cached))
-        {
-            ids.AddRange(cached);
-            return;
-        }
+        if (word.Length <= MaxCachedWordLength && _cacheBySpan.TryGetValue(word, out var cached)) return cached;
         int byteCount = Encoding.UTF8.GetByteCount(word);
         byte[]? rented = null;
         Span<byte> bytes = byteCount <= 1024 ? stackalloc byte[1024] : (rented = ArrayPool<byte>.Shared.Rent(byteCount));
         bytes = bytes[..Encoding.UTF8.GetBytes(word, bytes)];
         int[] result = TokenizeBytes(bytes);
         if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
-        ids.AddRange(result);
         if (word.Length <= MaxCachedWordLength && _cache.Count < CacheCapacity) _cacheBySpan.TryAdd(word, result);
+        return result;
     }
 
     private int[] TokenizeBytes(ReadOnlySpan<byte> bytes)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Microsoft.ML.Tokenizers;
 
 namespace InternVit.SK.Text;
 
@@ -8,9 +9,39 @@ namespace InternVit.SK.Text;
 /// tokenizer.json and the <c>unicodedata.normalize("NFC", ...)</c> of the slow Qwen2 tokenizer. Our own implementation
 /// because the repository runs with invariant globalization, where <see cref="string.Normalize()"/> leaves non-ASCII
 /// text unchanged. Tables: <see cref="UnicodeNormalizationData"/> (Unicode 14); Hangul is algorithmic.
+/// <para>
+/// <see cref="Instance"/> is the same NFC as a Microsoft.ML.Tokenizers <see cref="Normalizer"/> (what
+/// <see cref="Qwen2Tokenizer.Normalizer"/> returns); lone surrogates come out as U+FFFD.
+/// </para>
 /// </summary>
-internal static class NfcNormalizer
+internal sealed class NfcNormalizer : Normalizer
 {
+    /// <summary>The one instance (the normalizer has no state).</summary>
+    public static readonly NfcNormalizer Instance = new();
+
+    private NfcNormalizer()
+    {
+    }
+
+    /// <summary>The NFC form of <paramref name="original"/> (the same string when it is NFC already).</summary>
+    public override string Normalize(string original)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        if (IsQuickNfc(original)) return original;
+        var builder = new StringBuilder(original.Length);
+        Normalize(original, builder);
+        return builder.ToString();
+    }
+
+    /// <summary>The NFC form of <paramref name="original"/>.</summary>
+    public override string Normalize(ReadOnlySpan<char> original)
+    {
+        if (IsQuickNfc(original)) return original.ToString();
+        var builder = new StringBuilder(original.Length);
+        Normalize(original, builder);
+        return builder.ToString();
+    }
+
     private const int SBase = 0xAC00, LBase = 0x1100, VBase = 0x1161, TBase = 0x11A7;
     private const int LCount = 19, VCount = 21, TCount = 28, NCount = VCount * TCount, SCount = LCount * NCount;
 
@@ -98,15 +129,6 @@ internal static class NfcNormalizer
         {
             ArrayPool<int>.Shared.Return(buffer);
         }
-    }
-
-    /// <summary>The NFC form of <paramref name="text"/>.</summary>
-    public static string Normalize(string text)
-    {
-        if (IsQuickNfc(text)) return text;
-        var builder = new StringBuilder(text.Length);
-        Normalize(text, builder);
-        return builder.ToString();
     }
 
     private static void Decompose(int cp, Tables tables, ref int[] buffer, ref int n)

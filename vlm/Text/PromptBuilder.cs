@@ -101,7 +101,7 @@ public sealed class PromptBuilder
     }
 
     /// <summary>The ids generation stops at: the template's stop token (<c>eos_token_id</c> in chat()), when the tokenizer has it.</summary>
-    public int[] StopTokenIds(BpeTokenizer tokenizer) => tokenizer.TokenToId(Template.StopToken) is int id ? [id] : [];
+    public int[] StopTokenIds(Qwen2Tokenizer tokenizer) => tokenizer.TokenToId(Template.StopToken) is int id ? [id] : [];
 
     /// <summary>
     /// chat()'s answer from the decoded output (decoded with <c>skip_special_tokens</c>):

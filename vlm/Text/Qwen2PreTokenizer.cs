@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Microsoft.ML.Tokenizers;
 
 namespace InternVit.SK.Text;
 
@@ -16,11 +17,50 @@ namespace InternVit.SK.Text;
 /// <item><c>\p{L}</c> and <c>\p{N}</c> use .NET's Unicode categories; they can differ from Oniguruma's tables only
 /// for code points assigned in a newer Unicode version than the one Oniguruma was built with.</item>
 /// </list>
+/// <see cref="Instance"/> is the same scanner as a Microsoft.ML.Tokenizers <see cref="PreTokenizer"/> (what
+/// <see cref="Qwen2Tokenizer.PreTokenizer"/> returns).
 /// </summary>
-internal static class Qwen2PreTokenizer
+internal sealed class Qwen2PreTokenizer : PreTokenizer
 {
     /// <summary>The pattern this scanner implements, exactly as tokenizer.json spells it.</summary>
     public const string Pattern = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+    /// <summary>The one instance (the scanner has no state).</summary>
+    public static readonly Qwen2PreTokenizer Instance = new();
+
+    private Qwen2PreTokenizer()
+    {
+    }
+
+    /// <summary>The pre-tokens of <paramref name="text"/> as (offset, length), in order, covering all of it.</summary>
+    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return Split(text);
+
+        static IEnumerable<(int Offset, int Length)> Split(string text)
+        {
+            for (int at = 0; at < text.Length;)
+            {
+                int end = NextEnd(text, at);
+                yield return (at, end - at);
+                at = end;
+            }
+        }
+    }
+
+    /// <summary>The pre-tokens of <paramref name="text"/> as (offset, length), in order, covering all of it.</summary>
+    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text)
+    {
+        var splits = new List<(int Offset, int Length)>();
+        for (int at = 0; at < text.Length;)
+        {
+            int end = NextEnd(text, at);
+            splits.Add((at, end - at));
+            at = end;
+        }
+        return splits;
+    }
 
     private const byte Other = 0, Letter = 1, Number = 2, Space = 3;
 

@@ -7,17 +7,17 @@ namespace InternVit.SK.Text;
 /// BPE splits emoji and CJK); the incomplete trailing bytes are held back until a later token completes them, so no
 /// half character and no premature U+FFFD is ever emitted. Bytes that can never become valid UTF-8 are emitted as U+FFFD
 /// right away, one per maximal invalid subsequence. The concatenation of every <see cref="Append"/> and the final
-/// <see cref="Flush"/> equals <see cref="BpeTokenizer.Decode"/> of all the ids. One instance per sequence; not thread-safe.
+/// <see cref="Flush"/> equals <see cref="Qwen2Tokenizer.Decode(ReadOnlySpan{int}, bool)"/> of all the ids. One instance per sequence; not thread-safe.
 /// </summary>
 public sealed class StreamingDetokenizer
 {
-    private readonly BpeTokenizer _tokenizer;
+    private readonly Qwen2Tokenizer _tokenizer;
     private readonly bool _skipSpecialTokens;
     private readonly byte[] _pending = new byte[4];
     private int _pendingLength;
     private byte[] _buffer = new byte[64];
 
-    internal StreamingDetokenizer(BpeTokenizer tokenizer, bool skipSpecialTokens)
+    internal StreamingDetokenizer(Qwen2Tokenizer tokenizer, bool skipSpecialTokens)
     {
         _tokenizer = tokenizer;
         _skipSpecialTokens = skipSpecialTokens;

@@ -12,7 +12,7 @@ internal static class TokenizerFiles
 {
     private static readonly JsonDocumentOptions JsonOptions = new() { AllowTrailingCommas = true, MaxDepth = 256 };
 
-    public static BpeTokenizer Load(string path)
+    public static Qwen2Tokenizer Load(string path)
     {
         if (File.Exists(path)) return LoadTokenizerJson(path);
         if (!Directory.Exists(path)) throw new TokenizerException(path, "no such file or folder");
@@ -26,7 +26,7 @@ internal static class TokenizerFiles
     }
 
     /// <summary>Builds the tokenizer from a tokenizer.json, checking every stage is the Qwen2 one.</summary>
-    public static BpeTokenizer LoadTokenizerJson(string file)
+    public static Qwen2Tokenizer LoadTokenizerJson(string file)
     {
         using var document = Parse(file);
         var root = document.RootElement;
@@ -83,11 +83,11 @@ internal static class TokenizerFiles
                 CheckAddedTokenFlags(token, content, file);
             }
         }
-        return new BpeTokenizer(new BpeModel(vocabulary, merges, ignoreMerges, file), added, nfc, file);
+        return new Qwen2Tokenizer(new BpeModel(vocabulary, merges, ignoreMerges, file), added, nfc, file);
     }
 
     /// <summary>Builds the tokenizer from vocab.json + merges.txt + tokenizer_config.json / added_tokens.json, as the slow Qwen2Tokenizer does.</summary>
-    public static BpeTokenizer LoadSlowFiles(string directory)
+    public static Qwen2Tokenizer LoadSlowFiles(string directory)
     {
         string vocabFile = Path.Combine(directory, "vocab.json");
         string mergesFile = Path.Combine(directory, "merges.txt");
@@ -152,7 +152,7 @@ internal static class TokenizerFiles
             merges.Add(SplitMerge(line, mergesFile, merges.Count));
         }
         added.Sort((a, b) => a.Id.CompareTo(b.Id));
-        return new BpeTokenizer(new BpeModel(vocabulary, merges, ignoreMerges: false, mergesFile), added, normalizeNfc: true, directory);
+        return new Qwen2Tokenizer(new BpeModel(vocabulary, merges, ignoreMerges: false, mergesFile), added, normalizeNfc: true, directory);
     }
 
     private static void CheckPreTokenizer(JsonElement pre, Action<string> refuse)

@@ -31,16 +31,16 @@ internal static class TokenizerFixtures
     /// <summary>The decompressed tokenizer.json.</summary>
     public static string TokenizerJsonPath => Path.Combine(FastFolder.Value, "tokenizer.json");
 
-    private static readonly Lazy<BpeTokenizer> FastTokenizer = new(() => BpeTokenizer.Load(FastFolder.Value));
-    private static readonly Lazy<BpeTokenizer> SlowTokenizer = new(() => BpeTokenizer.Load(TestPaths.TinyCheckpoint));
+    private static readonly Lazy<Qwen2Tokenizer> FastTokenizer = new(() => Qwen2Tokenizer.Load(FastFolder.Value));
+    private static readonly Lazy<Qwen2Tokenizer> SlowTokenizer = new(() => Qwen2Tokenizer.Load(TestPaths.TinyCheckpoint));
 
     /// <summary>Loaded from tokenizer.json.</summary>
-    public static BpeTokenizer Fast => FastTokenizer.Value;
+    public static Qwen2Tokenizer Fast => FastTokenizer.Value;
 
     /// <summary>Loaded from the tiny checkpoint's vocab.json + merges.txt + tokenizer_config.json (it has no tokenizer.json).</summary>
-    public static BpeTokenizer Slow => SlowTokenizer.Value;
+    public static Qwen2Tokenizer Slow => SlowTokenizer.Value;
 
-    public static BpeTokenizer Form(string form) => form switch
+    public static Qwen2Tokenizer Form(string form) => form switch
     {
         "tokenizer.json" => Fast,
         "slow files" => Slow,

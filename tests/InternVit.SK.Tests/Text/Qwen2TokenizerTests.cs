@@ -5,9 +5,9 @@ using InternVit.SK.Text;
 namespace InternVit.SK.Tests.Text;
 
 /// <summary>Behaviour beyond the golden cases: UTF-16/UTF-8 edge input, lossy decoding, streaming, refused files.</summary>
-public class BpeTokenizerTests
+public class Qwen2TokenizerTests
 {
-    private static BpeTokenizer Tokenizer => TokenizerFixtures.Fast;
+    private static Qwen2Tokenizer Tokenizer => TokenizerFixtures.Fast;
 
     [Fact]
     public void Lone_surrogates_are_read_as_replacement_characters()
@@ -89,7 +89,7 @@ public class BpeTokenizerTests
     public void Concurrent_encoding_gives_the_same_ids()
     {
         var cases = TokenizerFixtures.GoldenCases.Values.ToArray();
-        var fresh = BpeTokenizer.Load(TestPaths.TinyCheckpoint);
+        var fresh = Qwen2Tokenizer.Load(TestPaths.TinyCheckpoint);
         Parallel.For(0, cases.Length * 4, i => Assert.Equal(cases[i % cases.Length].Ids, fresh.Encode(cases[i % cases.Length].Text)));
     }
 
@@ -119,7 +119,7 @@ public class BpeTokenizerTests
         }
         using var dir = new TempDir();
         File.WriteAllText(dir.File("tokenizer.json"), json.ToJsonString());
-        var e = Assert.Throws<TokenizerException>(() => BpeTokenizer.Load(dir.Path));
+        var e = Assert.Throws<TokenizerException>(() => Qwen2Tokenizer.Load(dir.Path));
         Assert.Contains(message, e.Message);
         Assert.Equal(dir.File("tokenizer.json"), e.FilePath);
     }
@@ -129,7 +129,7 @@ public class BpeTokenizerTests
     {
         using var dir = new TempDir();
         File.WriteAllText(dir.File("tokenizer.model"), "");
-        var e = Assert.Throws<TokenizerException>(() => BpeTokenizer.Load(dir.Path));
+        var e = Assert.Throws<TokenizerException>(() => Qwen2Tokenizer.Load(dir.Path));
         Assert.Contains("SentencePiece tokenizers, as in InternLM2 and Phi-3, are not supported", e.Message);
     }
 
@@ -139,7 +139,7 @@ public class BpeTokenizerTests
         using var dir = new TempDir();
         foreach (var name in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(TestPaths.TinyCheckpoint, name), dir.File(name));
         File.WriteAllText(dir.File("tokenizer_config.json"), """{"tokenizer_class":"InternLM2Tokenizer"}""");
-        var e = Assert.Throws<TokenizerException>(() => BpeTokenizer.Load(dir.Path));
+        var e = Assert.Throws<TokenizerException>(() => Qwen2Tokenizer.Load(dir.Path));
         Assert.Contains("tokenizer_class InternLM2Tokenizer is not supported", e.Message);
     }
 }
