@@ -61,36 +61,36 @@ internal static class BlockQuantizer
 }
 
 /// <summary>
-/// Symmetric 8-bit quantization of a Linear weight with one scale per output channel, for ONNX Runtime's com.microsoft
-/// DynamicQuantizeMatMul: W [N, K] (the checkpoint's [out, in]) → Wᵀ [K, N] with q = round(w / scale) in −127..127,
-/// scale = max |w| of the row / 127, so that w ≈ q · scale and zero stays exact. The values are stored as uint8
-/// q + 128 with zero point 128: MLAS's int8 GEMM for uint8 activations × int8 weights on AVX2 without VNNI sums
-/// pairs of products in 16 bits with saturation (vpmaddubsw), which measured a logits error of 14.9 and 9/16 greedy
-/// agreement on an AVX2-only EPYC; uint8 × uint8 widens first and is exact on every CPU.
+/// Symmetric quantization of a Linear weight to 7 bits with one scale per output channel, for ONNX Runtime's
+/// com.microsoft DynamicQuantizeMatMul: W [N, K] (the checkpoint's [out, in]) → Wᵀ [K, N] int8 with
+/// q = round(w / scale) in −63..63, scale = max |w| of the row / 63, so that w ≈ q · scale and zero stays exact (no zero
+/// point). Why 7 bits: DynamicQuantizeMatMul quantizes the activations to uint8, and MLAS's uint8 × int8 kernel on
+/// AVX2 CPUs without VNNI adds pairs of products in 16 bits with saturation (vpmaddubsw): with weights up to 127 a pair
+/// reaches 2 · 255 · 127 = 64770 and is clipped to 32767, which cost int4-prefill8 a logits error of 14.9 and 9/16
+/// greedy agreement on an AVX2-only EPYC. With |q| ≤ 63 a pair stays below 2 · 255 · 63 = 32130, exact on every CPU,
+/// and the fast int8 kernels (AVX2, VNNI, AMX) stay in use; this is what ONNX Runtime's own quantizer calls reduce_range.
 /// </summary>
 internal static class ChannelQuantizer
 {
-    public const byte ZeroPoint = 128;
+    /// <summary>The largest |q|.</summary>
+    public const int MaxLevel = 63;
 
-    /// <summary>Wᵀ as uint8 (q + <see cref="ZeroPoint"/>), the scales, and the zero points (all <see cref="ZeroPoint"/>).</summary>
-    public readonly record struct Quantized(byte[] Transposed, float[] Scales, byte[] ZeroPoints);
+    public readonly record struct Quantized(sbyte[] Transposed, float[] Scales);
 
     public static Quantized Quantize(ReadOnlySpan<float> weight, int n, int k)
     {
         if (weight.Length != (long)n * k) throw new ArgumentException($"weight has {weight.Length} values, not {n}x{k}", nameof(weight));
-        var transposed = new byte[(long)n * k];
+        var transposed = new sbyte[(long)n * k];
         var scales = new float[n];
         for (int row = 0; row < n; row++)
         {
             var w = weight.Slice(row * k, k);
             float max = 0;
             foreach (float v in w) max = MathF.Max(max, MathF.Abs(v));
-            float scale = max / 127, inverse = max == 0 ? 0 : 127 / max;
+            float scale = max / MaxLevel, inverse = max == 0 ? 0 : MaxLevel / max;
             scales[row] = scale;
-            for (int c = 0; c < k; c++) transposed[(long)c * n + row] = (byte)(ZeroPoint + Math.Clamp((int)MathF.Round(w[c] * inverse), -127, 127));
+            for (int c = 0; c < k; c++) transposed[(long)c * n + row] = (sbyte)Math.Clamp((int)MathF.Round(w[c] * inverse), -MaxLevel, MaxLevel);
         }
-        var zeroPoints = new byte[n];
-        Array.Fill(zeroPoints, ZeroPoint);
-        return new Quantized(transposed, scales, zeroPoints);
+        return new Quantized(transposed, scales);
     }
 }

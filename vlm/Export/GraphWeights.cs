@@ -132,10 +132,9 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     {
         var (n, k) = w.Shape;
         var q = ChannelQuantizer.Quantize(w.Weight, n, k);
-        string weight = graph.Initializer<byte>(w.WeightName, q.Transposed, k, n);
+        string weight = graph.Initializer<sbyte>(w.WeightName, q.Transposed, k, n);
         string scales = graph.Initializer<float>(w.WeightName + "_scales", q.Scales, n);
-        string zeroPoints = graph.Initializer<byte>(w.WeightName + "_zero_points", q.ZeroPoints, n);
-        string[] inputs = w.Bias is null ? [x, weight, scales, zeroPoints] : [x, weight, scales, zeroPoints, graph.Initializer<float>(w.BiasName!, w.Bias, n)];
+        string[] inputs = w.Bias is null ? [x, weight, scales] : [x, weight, scales, "", graph.Initializer<float>(w.BiasName!, w.Bias, n)];
         return graph.Node("DynamicQuantizeMatMul", inputs, name + "/DynamicQuantizeMatMul", domain: OnnxGraphBuilder.MicrosoftDomain)[0];
     }
 

@@ -54,8 +54,8 @@ public static class ModelConverter
 {
     /// <summary>
     /// The revision of the graphs a conversion writes, within one manifest format version: part of the cache folder's
-    /// name, so that caches converted by an earlier revision are converted again. 2: DynamicQuantizeMatMul weights as
-    /// uint8 with a zero point (exact on AVX2 CPUs without VNNI).
+    /// name, so that caches converted by an earlier revision are converted again. 2: DynamicQuantizeMatMul weights in 7
+    /// bits (exact on AVX2 CPUs without VNNI, see <see cref="ChannelQuantizer"/>).
     /// </summary>
     internal const int GraphRevision = 2;
 
