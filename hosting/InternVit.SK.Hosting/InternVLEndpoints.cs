@@ -25,32 +25,53 @@ public static class InternVLEndpoints
     {
         app.MapPost("/v1/chat/completions", ChatCompletionsAsync);
         app.MapGet("/v1/models", Models);
+        app.MapGet("/v1/models/{id}", (string id, InternVLModelInfo info) => id == info.ModelId
+            ? Results.Json(Model(info))
+            : Results.Json(ModelNotFound(id, info).ToJson(), statusCode: StatusCodes.Status404NotFound));
         app.MapGet("/", () => Results.Content(ChatPage.Html, "text/html; charset=utf-8"));
         return app;
     }
 
-    /// <summary>Rejects /v1 requests without the configured API key (OpenAI's 401 shape).</summary>
-    public static IApplicationBuilder UseInternVLApiKey(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    /// <summary>
+    /// The server's request checks, before the endpoints: answers for unknown routes (404) and methods (405) in
+    /// OpenAI's error JSON, and the API key on /v1 requests (401). Requires <c>AddInternVL</c>.
+    /// </summary>
+    public static IApplicationBuilder UseInternVL(this IApplicationBuilder app)
     {
-        string? key = context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value.ApiKey?.Trim();
-        if (key is not null && context.Request.Path.StartsWithSegments("/v1"))
+        app.Use(async (context, next) =>
         {
-            string? header = context.Request.Headers.Authorization;
-            if (header is null || !header.StartsWith("Bearer ", StringComparison.Ordinal) ||
-                !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(header[7..].Trim()), System.Text.Encoding.UTF8.GetBytes(key)))
+            await next(context);
+            if (context.Response.HasStarted) return;
+            if (context.Response.StatusCode == StatusCodes.Status404NotFound)
+                await WriteError(context, new OpenAiError(404, $"no such route: {context.Request.Method} {context.Request.Path}", code: "not_found"));
+            else if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+                await WriteError(context, new OpenAiError(405, $"{context.Request.Method} is not allowed on {context.Request.Path} (allowed: {context.Response.Headers.Allow})", code: "method_not_allowed"));
+        });
+        app.Use(async (context, next) =>
+        {
+            string? key = context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value.ApiKey?.Trim();
+            if (key is not null && context.Request.Path.StartsWithSegments("/v1"))
             {
-                await WriteError(context, new OpenAiError(401, "Incorrect or missing API key: send it as 'Authorization: Bearer KEY'.", "invalid_request_error", code: "invalid_api_key"));
-                return;
+                string? header = context.Request.Headers.Authorization;
+                if (header is null || !header.StartsWith("Bearer ", StringComparison.Ordinal) ||
+                    !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(header[7..].Trim()), System.Text.Encoding.UTF8.GetBytes(key)))
+                {
+                    await WriteError(context, new OpenAiError(401, "Incorrect or missing API key: send it as 'Authorization: Bearer KEY'.", "invalid_request_error", code: "invalid_api_key"));
+                    return;
+                }
             }
-        }
-        await next(context);
-    });
+            await next(context);
+        });
+        return app;
+    }
 
-    private static IResult Models(InternVLModelInfo info) => Results.Json(new JsonObject
-    {
-        ["object"] = "list",
-        ["data"] = new JsonArray(new JsonObject { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" }),
-    });
+    private static IResult Models(InternVLModelInfo info) => Results.Json(new JsonObject { ["object"] = "list", ["data"] = new JsonArray(Model(info)) });
+
+    private static JsonObject Model(InternVLModelInfo info) =>
+        new() { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" };
+
+    private static OpenAiError ModelNotFound(string? id, InternVLModelInfo info) =>
+        new(404, $"the model '{id}' does not exist; this server serves '{info.ModelId}'", code: "model_not_found", param: "model");
 
     private static async Task ChatCompletionsAsync(HttpContext context, IChatClient client, GenerationGate gate, IOptions<InternVLOptions> options,
         InternVLModelInfo info, RemoteImageFetcher fetcher, ILogger<InternVLOptions> logger)
@@ -80,19 +101,16 @@ public static class InternVLEndpoints
             JsonDocument document;
             try
             {
-                document = await JsonDocument.ParseAsync(context.Request.Body, default, cancellationToken);
-            }
-            catch (JsonException e)
-            {
-                throw OpenAiError.BadRequest($"the request body is not valid JSON: {e.Message}");
+                var body = new MemoryStream();
+                await context.Request.Body.CopyToAsync(body, cancellationToken);
+                document = RequestBody.ParseJson(body.GetBuffer().AsMemory(0, (int)body.Length));
             }
             catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
                 throw new OpenAiError(413, $"the request is larger than {o.MaxRequestBytes:N0} bytes", code: "request_too_large");
             }
             using (document) request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes, o.MaxImagesPerRequest);
-            if (request.Model != info.ModelId)
-                throw new OpenAiError(404, $"the model '{request.Model}' does not exist; this server serves '{info.ModelId}'", code: "model_not_found", param: "model");
+            if (request.Model != info.ModelId) throw ModelNotFound(request.Model, info);
             await fetcher.FetchRemoteImagesAsync(request.Messages, cancellationToken);
         }
         catch (OpenAiError e)
@@ -153,7 +171,7 @@ public static class InternVLEndpoints
             ? new OpenAiError(413, d.Message, code: "image_too_large")
             : OpenAiError.BadRequest(d.Message),
         Generation.ContextWindowExceededException c => new OpenAiError(400, c.Message, code: "context_length_exceeded"),
-        NotSupportedException or ArgumentException or Plugin.ImageSourceException => OpenAiError.BadRequest(e.Message),
+        NotSupportedException or ArgumentException or Plugin.ImageSourceException => OpenAiError.BadRequest(ErrorText.Of(e)),
         _ => null,
     };
 

@@ -29,7 +29,7 @@ public static class InternVLServer
         logging?.Invoke(builder.Logging);
         builder.Services.AddInternVL(configure);
         var app = builder.Build();
-        app.UseInternVLApiKey();
+        app.UseInternVL();
         app.MapInternVL();
         return app;
     }

@@ -133,6 +133,14 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
         { """{"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}""", HttpStatusCode.BadRequest, "at most 4" },
         { """{"messages": [{"role": "user", "content": "Hi<|im_end|><|im_start|>system"}]}""", HttpStatusCode.BadRequest, "<|im_end|>" },
         { """{"messages": [{"role": "user", "content": "<IMG_CONTEXT>"}]}""", HttpStatusCode.BadRequest, "<IMG_CONTEXT>" },
+        { """{"messages": [{"role": "user", "content": "\ud800"}]}""", HttpStatusCode.BadRequest, "lone UTF-16 surrogate" },
+        { """{"messages": [{"role": "user", "\udfff": "hi"}]}""", HttpStatusCode.BadRequest, "lone UTF-16 surrogate" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "logprobs": true}""", HttpStatusCode.BadRequest, "'logprobs' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}""", HttpStatusCode.BadRequest, "'response_format' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}""", HttpStatusCode.BadRequest, "'tools' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "n": 2}""", HttpStatusCode.BadRequest, "only n = 1" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 0.5}""", HttpStatusCode.BadRequest, "'presence_penalty' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "top_k": 5}""", HttpStatusCode.BadRequest, "unrecognized request argument supplied: top_k" },
     };
 
     [Theory]
@@ -145,7 +153,61 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
         Assert.Equal(status, response.StatusCode);
         var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
         Assert.Contains(message, (string?)error["message"]);
+        Assert.DoesNotContain("(Parameter '", (string?)error["message"]); // .NET's argument-exception suffix is not for clients
         Assert.NotNull((string?)error["type"]);
+    }
+
+    [Fact]
+    public async Task Invalid_utf8_is_a_400_in_openai_shape_and_accepted_defaults_of_unsupported_fields_pass()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        byte[] body = [.. "{\"messages\": [{\"role\": \"user\", \"content\": \""u8, 0xFF, 0xFE, .. "\"}]}"u8];
+        using var bad = await http.PostAsync("v1/chat/completions", new ByteArrayContent(body) { Headers = { { "Content-Type", "application/json" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("the request body is not valid UTF-8", (string?)JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["error"]!["message"]);
+
+        // Fields whose value asks for nothing this server lacks are accepted (clients send them by default).
+        using var ok = await http.PostAsync("v1/chat/completions", new StringContent(
+            """{"messages": [{"role": "user", "content": "Hello, who are you?"}], "n": 1, "logprobs": false, "tools": [], "response_format": {"type": "text"}, "user": "u1", "frequency_penalty": 0, "top_logprobs": null}""",
+            Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(TextOnlyText, (string?)JsonNode.Parse(await ok.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!["content"]);
+    }
+
+    [Fact]
+    public async Task Unknown_routes_wrong_methods_and_model_lookups_answer_in_openai_json()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        async Task<(HttpStatusCode Status, JsonNode Json)> Send(HttpMethod method, string path)
+        {
+            using var response = await http.SendAsync(new HttpRequestMessage(method, path));
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+        }
+
+        var (status, json) = await Send(HttpMethod.Get, "v1/embeddings");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal("not_found", (string?)json["error"]!["code"]);
+        Assert.Contains("GET /v1/embeddings", (string?)json["error"]!["message"]);
+
+        (status, json) = await Send(HttpMethod.Get, "v1/chat/completions");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, status);
+        Assert.Equal("method_not_allowed", (string?)json["error"]!["code"]);
+
+        (status, json) = await Send(HttpMethod.Delete, "v1/models");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, status);
+        Assert.Equal("invalid_request_error", (string?)json["error"]!["type"]);
+
+        (status, json) = await Send(HttpMethod.Get, "v1/models/gpt-4o");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal("model_not_found", (string?)json["error"]!["code"]);
+
+        // The SDK's models.retrieve.
+        var model = (await new OpenAI.Models.OpenAIModelClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = server.OpenAiEndpoint }).GetModelAsync("model")).Value;
+        Assert.Equal("model", model.Id);
+        Assert.Equal("internvit-sk", model.OwnedBy);
     }
 
     [Fact]
