@@ -19,6 +19,7 @@ internal static class AskCommand
         var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
         var question = new Argument<string>("QUESTION") { Description = "The question." };
         var images = new Option<FileInfo[]>("--image") { Description = "An image (JPEG, PNG, WebP); repeat for several.", AllowMultipleArgumentsPerToken = false };
+        InputChecks.ValidateImageFiles(images);
         var json = new Option<bool>("--json") { Description = "Print JSON: text, token ids, usage and timings." };
         var generation = new GenerationCliOptions();
         var command = new Command("ask", "Answer one question about images.") { model, question, images, json };
@@ -90,6 +91,13 @@ internal sealed class GenerationCliOptions
 
     public void AddTo(Command command)
     {
+        // Each value is checked by the option type that holds it, while parsing (before the model loads).
+        InputChecks.Validate(_maxTiles, v => TilingOptions.CheckMaxTiles(v, "MaxTiles"));
+        InputChecks.Validate(_maxTokens, v => new GenerationOptions { MaxNewTokens = v }.Validate());
+        InputChecks.Validate(_temperature, v => _ = new SamplingOptions { Temperature = v });
+        InputChecks.Validate(_topK, v => _ = new SamplingOptions { TopK = v });
+        InputChecks.Validate(_topP, v => _ = new SamplingOptions { TopP = v });
+        InputChecks.Validate(_repetitionPenalty, v => _ = new SamplingOptions { RepetitionPenalty = v });
         foreach (var option in (Option[])[_maxTiles, _maxTokens, _temperature, _topK, _topP, _repetitionPenalty, _seed, _stop, _system, _cache, _threads])
             command.Add(option);
     }

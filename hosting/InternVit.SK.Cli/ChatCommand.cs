@@ -10,7 +10,7 @@ namespace InternVit.SK.Cli;
 /// </summary>
 internal static class ChatCommand
 {
-    public static Command Create(TextReader input)
+    public static Command Create(TextReader input, ConsoleInterrupt interrupt)
     {
         var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
         var generation = new GenerationCliOptions();

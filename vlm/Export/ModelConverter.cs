@@ -88,7 +88,9 @@ public static class ModelConverter
         if (!SupportedPrecisions.Contains(options.Precision))
             throw new ArgumentException($"precision '{options.Precision}' is not supported; choose one of: {string.Join(", ", SupportedPrecisions)}", nameof(options));
 
-        // 1. The destination: an existing model stays unless forced; a folder with other content is never replaced.
+        // 1. The destination: an existing model stays unless forced; a folder with other content, or a file, is never replaced.
+        if (File.Exists(output))
+            throw new CheckpointException(output, "the output path is an existing file, not a folder; it is left untouched (choose a new or empty folder)");
         if (Directory.Exists(output))
         {
             if (ModelManifest.Exists(output))
