@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
@@ -79,43 +78,30 @@ public static class InternVLEndpoints
         var cancellationToken = context.RequestAborted;
         var o = options.Value;
         var clock = Stopwatch.StartNew();
-        // The queue is checked first, so a full server turns requests away before reading their bodies.
-        using var lease = await gate.EnterAsync(cancellationToken);
-        if (lease is null)
-        {
-            context.Response.Headers.RetryAfter = "1";
-            await WriteError(context, new OpenAiError(429, "the server is busy: too many requests are waiting for the model; retry shortly", "server_busy", code: "queue_full"));
-            return;
-        }
-
+        // The request is read and checked whole first; only then does it queue for the model. A client sending slowly
+        // (or a bad request) holds a connection for at most the body's time limit, never a generation slot.
         ChatCompletionRequest request;
         try
         {
             // Only JSON: a browser's cross-site "simple" request (text/plain, form data) cannot reach the model.
             if (!(context.Request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
                 throw new OpenAiError(415, "the request body must be JSON (Content-Type: application/json)", code: "unsupported_media_type");
-            if (context.Request.ContentLength > o.MaxRequestBytes)
-                throw new OpenAiError(413, $"the request is {context.Request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}", code: "request_too_large");
-            var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
-            if (sizeLimit is { IsReadOnly: false }) sizeLimit.MaxRequestBodySize = o.MaxRequestBytes;
-            JsonDocument document;
-            try
-            {
-                var body = new MemoryStream();
-                await context.Request.Body.CopyToAsync(body, cancellationToken);
-                document = RequestBody.ParseJson(body.GetBuffer().AsMemory(0, (int)body.Length));
-            }
-            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-            {
-                throw new OpenAiError(413, $"the request is larger than {o.MaxRequestBytes:N0} bytes", code: "request_too_large");
-            }
-            using (document) request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes, o.MaxImagesPerRequest);
+            using (var document = RequestBody.ParseJson(await RequestBody.ReadAsync(context, o, cancellationToken)))
+                request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes, o.MaxImagesPerRequest);
             if (request.Model != info.ModelId) throw ModelNotFound(request.Model, info);
             await fetcher.FetchRemoteImagesAsync(request.Messages, cancellationToken);
         }
         catch (OpenAiError e)
         {
             await WriteError(context, e);
+            return;
+        }
+
+        using var lease = await gate.EnterAsync(cancellationToken);
+        if (lease is null)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await WriteError(context, new OpenAiError(429, "the server is busy: too many requests are waiting for the model; retry shortly", "server_busy", code: "queue_full"));
             return;
         }
 

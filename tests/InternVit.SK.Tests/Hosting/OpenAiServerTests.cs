@@ -1,6 +1,7 @@
 using System.ClientModel;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using InternVit.SK.Tests.Export;
@@ -316,5 +317,62 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
             status = retry.StatusCode;
         }
         Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    /// <summary>A connection that sends a request's headers and the start of its body, then nothing more (a slow upload).</summary>
+    private static async Task<TcpClient> StartUploadAsync(TinyServer server, string bodyStart, int contentLength = 10_000)
+    {
+        var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.Address.Host, server.Address.Port);
+        string head = $"POST /v1/chat/completions HTTP/1.1\r\nHost: {server.Address.Authority}\r\nContent-Type: application/json\r\nContent-Length: {contentLength}\r\n\r\n";
+        await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(head + bodyStart));
+        return tcp;
+    }
+
+    [Fact]
+    public async Task A_slow_upload_holds_no_generation_slot()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => { o.MaxConcurrentGenerations = 1; o.MaxQueuedRequests = 0; });
+        using var slow = await StartUploadAsync(server, """{"messages": [{"role": "user", "content": "Hel""");
+        await Task.Delay(500); // the server has its headers and waits for the rest of the body
+        // Only complete requests queue: the one slot is free for this one (it used to be taken by the upload: 429).
+        ChatCompletion ok = await Client(server).CompleteChatAsync([new UserChatMessage("Hello, who are you?")]);
+        Assert.Equal(TextOnlyText, ok.Content[0].Text);
+    }
+
+    [Theory]
+    [InlineData("body time limit")]
+    [InlineData("minimum rate")]
+    public async Task A_body_that_arrives_too_slowly_gets_408_in_openai_json(string limit)
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o =>
+        {
+            if (limit == "body time limit") (o.RequestBodyTimeout, o.MinRequestBodyBytesPerSecond) = (TimeSpan.FromSeconds(2), 0);
+            else o.MinRequestBodyBytesPerSecond = 100; // the upload below sends ~10 bytes per second; checked after a 5-second grace
+        });
+        using var tcp = await StartUploadAsync(server, "{");
+        var stream = tcp.GetStream();
+        var buffer = new byte[8192];
+        var received = new StringBuilder();
+        var reading = stream.ReadAsync(buffer).AsTask();
+        for (int i = 0; i < 300 && !reading.IsCompleted; i++) // at most ~30 s of trickling
+        {
+            try
+            {
+                await stream.WriteAsync(" "u8.ToArray());
+            }
+            catch (IOException)
+            {
+                break;
+            }
+            await Task.WhenAny(reading, Task.Delay(100));
+        }
+        for (int n; (n = await reading.WaitAsync(TimeSpan.FromSeconds(30))) > 0 && !received.Append(Encoding.UTF8.GetString(buffer, 0, n)).ToString().Contains("}}");)
+            reading = stream.ReadAsync(buffer).AsTask();
+        string response = received.ToString();
+        Assert.StartsWith("HTTP/1.1 408", response);
+        var error = JsonNode.Parse(response[response.IndexOf('{')..(response.LastIndexOf('}') + 1)])!["error"]!; // the body, chunked or not
+        Assert.Equal("request_timeout", (string?)error["code"]);
+        Assert.Contains(limit == "body time limit" ? "did not arrive within 2 s" : "slower than 100 bytes per second", (string?)error["message"]);
     }
 }
