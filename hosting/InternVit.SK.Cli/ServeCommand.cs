@@ -41,14 +41,8 @@ internal static class ServeCommand
             }, parse.GetRequiredValue(urls), HostCliOptions.QuietHostFailures);
             await app.StartAsync(cancellationToken);
             parse.InvocationConfiguration.Output.WriteLine($"serving {string.Join(", ", app.Urls)} (OpenAI API at /v1, chat page at /); Ctrl+C stops");
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            await app.StopAsync(CancellationToken.None);
+            // Until Ctrl-C (the command's token) or SIGTERM (the host's console lifetime stops the application).
+            await app.WaitForShutdownAsync(cancellationToken);
             return 0;
         });
         return command;
