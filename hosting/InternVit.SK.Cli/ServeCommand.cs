@@ -29,7 +29,8 @@ internal static class ServeCommand
             }
         });
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 requests (or set INTERNVL_API_KEY, which other users cannot see in the process list)." };
-        var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /.") { urls, apiKey };
+        var allowHosts = new Option<string[]>("--allow-host") { Description = "A host name the server answers to besides its addresses and localhost (e.g. behind a proxy); repeat for several." };
+        var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /.") { urls, apiKey, allowHosts };
         host.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -38,6 +39,7 @@ internal static class ServeCommand
             {
                 host.Apply(parse, o);
                 o.ApiKey = key;
+                o.AllowedHosts = [.. parse.GetValue(allowHosts) ?? []];
             }, parse.GetRequiredValue(urls), HostCliOptions.QuietHostFailures);
             await app.StartAsync(cancellationToken);
             parse.InvocationConfiguration.Output.WriteLine($"serving {string.Join(", ", app.Urls)} (OpenAI API at /v1, chat page at /); Ctrl+C stops");

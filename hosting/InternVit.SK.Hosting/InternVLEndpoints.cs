@@ -32,11 +32,21 @@ public static class InternVLEndpoints
     }
 
     /// <summary>
-    /// The server's request checks, before the endpoints: answers for unknown routes (404) and methods (405) in
-    /// OpenAI's error JSON, and the API key on /v1 requests (401). Requires <c>AddInternVL</c>.
+    /// The server's request checks, before the endpoints: the <c>Host</c> and <c>Origin</c> check against DNS rebinding
+    /// and other sites' pages (400, 403), answers for unknown routes (404) and methods (405) in OpenAI's error JSON, and
+    /// the API key on /v1 requests (401). Requires <c>AddInternVL</c>.
     /// </summary>
     public static IApplicationBuilder UseInternVL(this IApplicationBuilder app)
     {
+        app.Use(async (context, next) =>
+        {
+            if (HostCheck.Check(context, context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value) is { } refused)
+            {
+                await WriteError(context, refused);
+                return;
+            }
+            await next(context);
+        });
         app.Use(async (context, next) =>
         {
             await next(context);

@@ -68,6 +68,13 @@ public sealed class InternVLOptions
     /// <summary>The model id the HTTP API reports and accepts (default: the model folder's name).</summary>
     public string? ModelId { get; set; }
 
+    /// <summary>
+    /// Host names the HTTP server answers to besides IP addresses, <c>localhost</c> and the names in the URLs it listens on
+    /// (the <c>Host</c> check against DNS rebinding): exact names, <c>*.example.com</c> for sub-domains, or <c>*</c> for any.
+    /// Web pages at these names may also send requests.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
     /// <summary>A key clients must send as <c>Authorization: Bearer KEY</c> (null: no key; surrounding spaces are ignored).</summary>
     public string? ApiKey { get; set; }
 }

@@ -375,4 +375,42 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
         Assert.Equal("request_timeout", (string?)error["code"]);
         Assert.Contains(limit == "body time limit" ? "did not arrive within 2 s" : "slower than 100 bytes per second", (string?)error["message"]);
     }
+
+    [Fact]
+    public async Task Only_this_servers_host_names_are_answered_and_other_pages_cannot_post()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => o.AllowedHosts = ["intranet.example"]);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        int port = server.Address.Port;
+        async Task<(HttpStatusCode Status, JsonNode? Error)> Send(HttpMethod method, string path, string host, string? origin = null)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.Host = host;
+            if (origin is not null) request.Headers.Add("Origin", origin);
+            if (method == HttpMethod.Post)
+                request.Content = new StringContent("""{"messages": [{"role": "user", "content": "Hello, who are you?"}], "max_tokens": 2}""", Encoding.UTF8, "application/json");
+            using var response = await http.SendAsync(request);
+            string body = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, response.IsSuccessStatusCode ? null : JsonNode.Parse(body)!["error"]);
+        }
+
+        // DNS rebinding: a page at evil.example whose name resolves to this server.
+        var (status, error) = await Send(HttpMethod.Get, "v1/models", $"evil.example:{port}");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_host", (string?)error!["code"]);
+        Assert.Contains("'evil.example:" + port + "' does not name this server", (string?)error["message"]);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Send(HttpMethod.Get, "/", "evil.example")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Send(HttpMethod.Post, "v1/chat/completions", "evil.example")).Status);
+
+        foreach (string host in (string[])[$"127.0.0.1:{port}", $"localhost:{port}", $"[::1]:{port}", "intranet.example"])
+            Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, "v1/models", host)).Status);
+
+        // A browser's POST from another site's page is refused; from this server's own page (the chat page) it passes.
+        (status, error) = await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", "http://evil.example");
+        Assert.Equal(HttpStatusCode.Forbidden, status);
+        Assert.Equal("forbidden_origin", (string?)error!["code"]);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", "null")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", $"http://127.0.0.1:{port}")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", "https://intranet.example")).Status);
+    }
 }
