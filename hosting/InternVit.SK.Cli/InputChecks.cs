@@ -33,6 +33,7 @@ internal static class InputChecks
     /// <summary>Why <paramref name="path"/> cannot be an image, or null: missing, a folder, not a regular file, or not PNG/JPEG/WebP.</summary>
     public static string? ImageFileProblem(string path)
     {
+        if (string.IsNullOrWhiteSpace(path)) return "no image path was given";
         if (Directory.Exists(path)) return $"'{path}' is a folder, not an image file";
         if (!File.Exists(path)) return $"no such file: '{path}'";
         try

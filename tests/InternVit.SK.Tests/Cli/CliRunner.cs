@@ -59,6 +59,21 @@ internal static partial class CliRunner
         return (process.ExitCode, await output, await error);
     }
 
+    /// <summary>Reads <paramref name="reader"/> until its text so far contains <paramref name="marker"/>; fails after <paramref name="timeout"/> or at the end.</summary>
+    public static async Task<string> ReadUntilAsync(StreamReader reader, string marker, TimeSpan timeout)
+    {
+        var text = new System.Text.StringBuilder();
+        var buffer = new char[256];
+        using var cancel = new CancellationTokenSource(timeout);
+        while (!text.ToString().Contains(marker, StringComparison.Ordinal))
+        {
+            int read = await reader.ReadAsync(buffer, cancel.Token);
+            Assert.True(read > 0, $"the output ended before '{marker}': {text}");
+            text.Append(buffer, 0, read);
+        }
+        return text.ToString();
+    }
+
     [LibraryImport("libc", EntryPoint = "kill")]
     private static partial int Kill(int pid, int signal);
 }
