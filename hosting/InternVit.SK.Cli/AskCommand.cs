@@ -14,10 +14,10 @@ namespace InternVit.SK.Cli;
 /// </summary>
 internal static class AskCommand
 {
-    public static Command Create()
+    public static Command Create(TextReader input)
     {
         var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
-        var question = new Argument<string>("QUESTION") { Description = "The question." };
+        var question = new Argument<string>("QUESTION") { Description = "The question; '-' reads it from standard input (for questions longer than a command line may be)." };
         var images = new Option<FileInfo[]>("--image") { Description = "An image (JPEG, PNG, WebP); repeat for several.", AllowMultipleArgumentsPerToken = false };
         InputChecks.ValidateImageFiles(images);
         var json = new Option<bool>("--json") { Description = "Print JSON: text, token ids, usage and timings." };
@@ -33,7 +33,9 @@ internal static class AskCommand
             var conversation = vlm.StartConversation(generation.SystemPrompt(parse));
             GenerationResult? result = null;
             bool asJson = parse.GetValue(json);
-            await foreach (var update in conversation.StreamAsync(parse.GetRequiredValue(question), inputs, options, cancellationToken))
+            string text = parse.GetRequiredValue(question);
+            if (text == "-") text = await input.ReadToEndAsync(cancellationToken);
+            await foreach (var update in conversation.StreamAsync(text, inputs, options, cancellationToken))
             {
                 if (!asJson) output.Write(update.Text);
                 result ??= update.Result;

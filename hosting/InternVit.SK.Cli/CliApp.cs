@@ -26,7 +26,7 @@ internal static class CliApp
         var root = new RootCommand("InternVL vision-language models on ONNX Runtime, from .NET.");
         root.Add(InfoCommand.Create());
         root.Add(ConvertCommand.Create());
-        root.Add(AskCommand.Create());
+        root.Add(AskCommand.Create(input));
         root.Add(ChatCommand.Create(input, interrupt));
         root.Add(ServeCommand.CreateServe());
         root.Add(ServeCommand.CreateMcp());

@@ -125,4 +125,24 @@ public sealed class CliErrorTests(ConvertedTinyModel tiny)
         Assert.Equal(130, code);
         Assert.Equal("internvl: interrupted\n", error);
     }
+
+    [Fact]
+    public async Task A_command_line_of_40000_characters_loads_the_model_and_answers()
+    {
+        // ORT's telemetry used to scan the command line with a recursive regex and overflow the stack from ~29,000 characters.
+        string question = string.Concat(Enumerable.Repeat("a ", 20_000)) + "What is it?";
+        using var process = CliRunner.Start("ask", tiny.Directory, "--max-tokens", "1", question);
+        var (code, output, error) = await CliRunner.FinishAsync(process, TimeSpan.FromSeconds(120));
+        Assert.True(code == 0, error);
+        Assert.Equal("", error);
+        Assert.NotEqual("", output.Trim());
+    }
+
+    [Fact]
+    public void A_question_of_dash_is_read_from_standard_input()
+    {
+        var (code, output, error) = CliRunner.RunWithInput("Hello, who are you?", "ask", tiny.Directory, "-");
+        Assert.True(code == 0, error);
+        Assert.Equal((string)Generation.GenerationGoldenTests.Case("text_only").Golden["generated_text_skip_special"]!, output.TrimEnd('\n'));
+    }
 }
