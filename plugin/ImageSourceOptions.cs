@@ -29,7 +29,7 @@ public sealed record ImageSourceOptions
     /// <summary>Whether plain <c>http:</c> URLs are allowed besides <c>https:</c> (default false).</summary>
     public bool AllowPlainHttp { get; init; }
 
-    /// <summary>Most time for one download, headers and body together (default 10 s).</summary>
+    /// <summary>Most time for reading one image: a download, headers and body together, or a file (default 10 s).</summary>
     public TimeSpan DownloadTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     internal void Validate()

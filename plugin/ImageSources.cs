@@ -83,10 +83,40 @@ internal sealed class ImageSources : IDisposable
     public async Task<ReadOnlyMemory<byte>> ReadFileAsync(string path, CancellationToken cancellationToken)
     {
         string real = Confine(path);
-        var info = new FileInfo(real);
-        if (info.Length > _options.MaxImageBytes)
-            throw new ImageSourceException(ImageSourceRefusal.TooLarge, $"the file is {info.Length:N0} bytes, more than the limit of {_options.MaxImageBytes:N0}");
-        return await File.ReadAllBytesAsync(real, cancellationToken).ConfigureAwait(false);
+        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+        try
+        {
+            handle = IO.RegularFile.OpenRead(real); // a FIFO or a device is refused, never waited on
+        }
+        catch (IOException e)
+        {
+            throw new ImageSourceException(ImageSourceRefusal.NotFound, $"the image cannot be read: {e.Message}", e);
+        }
+        using (handle)
+        {
+            long length = RandomAccess.GetLength(handle);
+            if (length > _options.MaxImageBytes)
+                throw new ImageSourceException(ImageSourceRefusal.TooLarge, $"the file is {length:N0} bytes, more than the limit of {_options.MaxImageBytes:N0}");
+            var bytes = new byte[length];
+            var read = ReadAllAsync(handle, bytes, cancellationToken);
+            try
+            {
+                await read.WaitAsync(_options.DownloadTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException e)
+            {
+                throw new ImageSourceException(ImageSourceRefusal.TimedOut, $"reading the file took longer than {_options.DownloadTimeout.TotalSeconds:0.#} s", e);
+            }
+            return bytes.AsMemory(0, await read.ConfigureAwait(false));
+        }
+    }
+
+    private static async Task<int> ReadAllAsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, byte[] buffer, CancellationToken cancellationToken)
+    {
+        int total = 0, read;
+        while (total < buffer.Length && (read = await RandomAccess.ReadAsync(handle, buffer.AsMemory(total), total, cancellationToken).ConfigureAwait(false)) > 0)
+            total += read;
+        return total;
     }
 
     /// <summary>The real path of an existing file <paramref name="path"/> names, if the policy allows it.</summary>

@@ -49,14 +49,15 @@ public sealed class VisionTools : IDisposable
         _options = options ?? new VisionToolsOptions();
         _options.Validate();
         _sources = new ImageSources(_options.ImageSources, httpHandler);
-        _functions =
+        AIFunction[] functions =
         [
-            AIFunctionFactory.Create(DescribeImageAsync, new AIFunctionFactoryOptions { Name = "describe_image" }),
+            new EnumeratedParameter(AIFunctionFactory.Create(DescribeImageAsync, new AIFunctionFactoryOptions { Name = "describe_image" }), "detail", Details),
             AIFunctionFactory.Create(AskImageAsync, new AIFunctionFactoryOptions { Name = "ask_image" }),
             AIFunctionFactory.Create(ExtractTextAsync, new AIFunctionFactoryOptions { Name = "extract_text" }),
             AIFunctionFactory.Create(AnswerDocumentQuestionAsync, new AIFunctionFactoryOptions { Name = "answer_document_question" }),
             AIFunctionFactory.Create(LocateAsync, new AIFunctionFactoryOptions { Name = "locate" }),
         ];
+        _functions = [.. functions.Select(f => new ArgumentTypeCheck(f))];
     }
 
     /// <summary>Called after every generation with the conversation (its history holds the question as prompted) and the result; a test seam.</summary>

@@ -14,11 +14,12 @@ namespace InternVit.SK.Cli;
 /// </summary>
 internal static class AskCommand
 {
-    public static Command Create()
+    public static Command Create(TextReader input)
     {
         var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
-        var question = new Argument<string>("QUESTION") { Description = "The question." };
+        var question = new Argument<string>("QUESTION") { Description = "The question; '-' reads it from standard input (for questions longer than a command line may be)." };
         var images = new Option<FileInfo[]>("--image") { Description = "An image (JPEG, PNG, WebP, GIF, BMP); repeat for several.", AllowMultipleArgumentsPerToken = false };
+        InputChecks.ValidateImageFiles(images);
         var json = new Option<bool>("--json") { Description = "Print JSON: text, token ids, usage and timings." };
         var generation = new GenerationCliOptions();
         var command = new Command("ask", "Answer one question about images.") { model, question, images, json };
@@ -32,7 +33,9 @@ internal static class AskCommand
             var conversation = vlm.StartConversation(generation.SystemPrompt(parse));
             GenerationResult? result = null;
             bool asJson = parse.GetValue(json);
-            await foreach (var update in conversation.StreamAsync(parse.GetRequiredValue(question), inputs, options, cancellationToken))
+            string text = parse.GetRequiredValue(question);
+            if (text == "-") text = await input.ReadToEndAsync(cancellationToken);
+            await foreach (var update in conversation.StreamAsync(text, inputs, options, cancellationToken))
             {
                 if (!asJson) output.Write(update.Text);
                 result ??= update.Result;
@@ -90,6 +93,13 @@ internal sealed class GenerationCliOptions
 
     public void AddTo(Command command)
     {
+        // Each value is checked by the option type that holds it, while parsing (before the model loads).
+        InputChecks.Validate(_maxTiles, v => TilingOptions.CheckMaxTiles(v, "MaxTiles"));
+        InputChecks.Validate(_maxTokens, v => new GenerationOptions { MaxNewTokens = v }.Validate());
+        InputChecks.Validate(_temperature, v => _ = new SamplingOptions { Temperature = v });
+        InputChecks.Validate(_topK, v => _ = new SamplingOptions { TopK = v });
+        InputChecks.Validate(_topP, v => _ = new SamplingOptions { TopP = v });
+        InputChecks.Validate(_repetitionPenalty, v => _ = new SamplingOptions { RepetitionPenalty = v });
         foreach (var option in (Option[])[_maxTiles, _maxTokens, _temperature, _topK, _topP, _repetitionPenalty, _seed, _stop, _system, _cache, _threads])
             command.Add(option);
     }

@@ -1,16 +1,21 @@
 using System.CommandLine;
 using InternVit.SK.Generation;
+using InternVit.SK.Hosting;
 using InternVit.SK.Imaging;
 
 namespace InternVit.SK.Cli;
 
 /// <summary>
 /// <c>internvl chat MODEL_DIR</c>: an interactive conversation. Each line is a user turn; <c>/image PATH</c> attaches an
-/// image to the next turn, <c>/reset</c> starts over, <c>/exit</c> (or end of input) quits.
+/// image to the next turn, <c>/reset</c> starts over, <c>/exit</c> (or end of input) quits. A turn the model refuses (a
+/// special token, an <c>&lt;image&gt;</c> without an image) or one stopped by Ctrl-C is not kept, and the conversation
+/// goes on; Ctrl-C at the prompt ends the command.
 /// </summary>
 internal static class ChatCommand
 {
-    public static Command Create(TextReader input)
+    private const string Commands = "/image PATH attaches an image, /reset starts over, /exit quits";
+
+    public static Command Create(TextReader input, ConsoleInterrupt interrupt)
     {
         var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
         var generation = new GenerationCliOptions();
@@ -23,44 +28,67 @@ internal static class ChatCommand
             var options = generation.Options(parse);
             var conversation = vlm.StartConversation(generation.SystemPrompt(parse));
             var attached = new List<ImageInput>();
-            output.WriteLine($"{vlm.Template.Name} model from {vlm.Directory}. /image PATH attaches an image, /reset starts over, /exit quits.");
+            output.WriteLine($"{vlm.Template.Name} model from {vlm.Directory}. {Commands}; Ctrl-C stops an answer.");
             while (true)
             {
                 output.Write("> ");
-                string? line = await input.ReadLineAsync(cancellationToken);
-                if (line is null || line.Trim() == "/exit") break;
+                // The wait itself is cancellable: a console read does not return on Ctrl-C.
+                string? line = await input.ReadLineAsync(cancellationToken).AsTask().WaitAsync(cancellationToken);
+                if (line is null) break;
                 line = line.Trim();
                 if (line.Length == 0) continue;
-                if (line == "/reset")
+                if (line.StartsWith('/'))
                 {
-                    conversation = vlm.StartConversation(generation.SystemPrompt(parse));
-                    attached.Clear();
-                    output.WriteLine("(new conversation)");
-                    continue;
-                }
-                if (line.StartsWith("/image", StringComparison.Ordinal))
-                {
-                    string path = line["/image".Length..].Trim().Trim('"');
-                    if (!File.Exists(path))
+                    string name = line.Split(' ', 2)[0];
+                    if (name == "/exit") break;
+                    if (name == "/reset")
                     {
-                        output.WriteLine($"(no such file: {path})");
-                        continue;
+                        conversation = vlm.StartConversation(generation.SystemPrompt(parse));
+                        attached.Clear();
+                        output.WriteLine("(new conversation)");
                     }
-                    attached.Add(ImageInput.FromFile(path));
-                    output.WriteLine($"(image {attached.Count} attached to the next turn: {Path.GetFileName(path)})");
+                    else if (name == "/image")
+                    {
+                        string path = line["/image".Length..].Trim().Trim('"');
+                        if (InputChecks.ImageFileProblem(path) is { } problem)
+                        {
+                            output.WriteLine($"(not attached: {problem})");
+                            continue;
+                        }
+                        attached.Add(ImageInput.FromFile(path));
+                        output.WriteLine($"(image {attached.Count} attached to the next turn: {Path.GetFileName(path)})");
+                    }
+                    else output.WriteLine($"(unknown command {name}; {Commands})");
                     continue;
                 }
+
+                var turn = interrupt.BeginTurn();
                 try
                 {
-                    await foreach (var update in conversation.StreamAsync(line, attached.ToArray(), options, cancellationToken))
+                    await foreach (var update in conversation.StreamAsync(line, attached.ToArray(), options, turn.Token))
                         output.Write(update.Text);
                     output.WriteLine();
+                    attached.Clear();
                 }
-                catch (Exception e) when (e is ImageDecodeException or ContextWindowExceededException)
+                catch (OperationCanceledException) when (turn.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
-                    output.WriteLine($"(not answered: {e.Message})");
+                    output.WriteLine();
+                    output.WriteLine("(stopped; the turn and its images are not kept)");
+                    attached.Clear();
                 }
-                attached.Clear();
+                catch (Exception e) when (e is ArgumentException or ContextWindowExceededException)
+                {
+                    output.WriteLine($"(not answered: {ErrorText.Of(e)})");
+                }
+                catch (ImageDecodeException e)
+                {
+                    output.WriteLine($"(not answered: {e.Message}; the attached images are dropped)");
+                    attached.Clear();
+                }
+                finally
+                {
+                    interrupt.EndTurn(turn);
+                }
             }
             return 0;
         });

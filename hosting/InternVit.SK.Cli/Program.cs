@@ -1,3 +1,4 @@
 using InternVit.SK.Cli;
 
+OrtTelemetry.DisableForThisProcess();
 return CliApp.Run(args, Console.Out, Console.Error);

@@ -13,9 +13,24 @@ internal static class ServeCommand
     public static Command CreateServe()
     {
         var host = new HostCliOptions();
-        var urls = new Option<string>("--urls") { Description = "Where to listen (default: loopback only).", DefaultValueFactory = _ => InternVLServer.DefaultUrls };
+        var urls = new Option<string>("--urls") { Description = "Where to listen, e.g. http://127.0.0.1:8000 (default: loopback only); several separated by ';'.", DefaultValueFactory = _ => InternVLServer.DefaultUrls };
+        InputChecks.Validate(urls, value =>
+        {
+            foreach (string url in value.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                try
+                {
+                    Microsoft.AspNetCore.Http.BindingAddress.Parse(url);
+                }
+                catch (FormatException)
+                {
+                    throw new ArgumentException($"'{url}' is not a URL to listen on (e.g. http://127.0.0.1:8000)");
+                }
+            }
+        });
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 requests (or set INTERNVL_API_KEY, which other users cannot see in the process list)." };
-        var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /.") { urls, apiKey };
+        var allowHosts = new Option<string[]>("--allow-host") { Description = "A host name the server answers to besides its addresses and localhost (e.g. behind a proxy); repeat for several." };
+        var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /.") { urls, apiKey, allowHosts };
         host.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -24,17 +39,12 @@ internal static class ServeCommand
             {
                 host.Apply(parse, o);
                 o.ApiKey = key;
-            }, parse.GetRequiredValue(urls));
+                o.AllowedHosts = [.. parse.GetValue(allowHosts) ?? []];
+            }, parse.GetRequiredValue(urls), HostCliOptions.QuietHostFailures);
             await app.StartAsync(cancellationToken);
             parse.InvocationConfiguration.Output.WriteLine($"serving {string.Join(", ", app.Urls)} (OpenAI API at /v1, chat page at /); Ctrl+C stops");
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            await app.StopAsync(CancellationToken.None);
+            // Until Ctrl-C (the command's token) or SIGTERM (the host's console lifetime stops the application).
+            await app.WaitForShutdownAsync(cancellationToken);
             return 0;
         });
         return command;
@@ -47,7 +57,7 @@ internal static class ServeCommand
         host.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var server = InternVLServer.BuildMcpServer(o => host.Apply(parse, o));
+            using var server = InternVLServer.BuildMcpServer(o => host.Apply(parse, o), HostCliOptions.QuietHostFailures);
             await server.RunAsync(cancellationToken);
             return 0;
         });
@@ -66,6 +76,13 @@ internal sealed class HostCliOptions
     private readonly Option<int> _concurrent = new("--max-concurrent") { Description = "Generations in progress at once.", DefaultValueFactory = _ => 4 };
     private readonly Option<int> _queue = new("--max-queue") { Description = "Requests that may wait; more get 429.", DefaultValueFactory = _ => 32 };
     private readonly Option<DirectoryInfo?> _cache = new("--cache-dir") { Description = "Where original checkpoints are converted to." };
+
+    /// <summary>
+    /// A host that fails to start (bad settings, a port in use) throws, and the command prints that as one line; the
+    /// host's own log of the failure, with its stack trace, is left out.
+    /// </summary>
+    public static void QuietHostFailures(Microsoft.Extensions.Logging.ILoggingBuilder logging) =>
+        Microsoft.Extensions.Logging.FilterLoggingBuilderExtensions.AddFilter(logging, "Microsoft.Extensions.Hosting.Internal.Host", Microsoft.Extensions.Logging.LogLevel.None);
 
     public void AddTo(Command command)
     {

@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,32 +24,63 @@ public static class InternVLEndpoints
     {
         app.MapPost("/v1/chat/completions", ChatCompletionsAsync);
         app.MapGet("/v1/models", Models);
+        app.MapGet("/v1/models/{id}", (string id, InternVLModelInfo info) => id == info.ModelId
+            ? Results.Json(Model(info))
+            : Results.Json(ModelNotFound(id, info).ToJson(), statusCode: StatusCodes.Status404NotFound));
         app.MapGet("/", () => Results.Content(ChatPage.Html, "text/html; charset=utf-8"));
         return app;
     }
 
-    /// <summary>Rejects /v1 requests without the configured API key (OpenAI's 401 shape).</summary>
-    public static IApplicationBuilder UseInternVLApiKey(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    /// <summary>
+    /// The server's request checks, before the endpoints: the <c>Host</c> and <c>Origin</c> check against DNS rebinding
+    /// and other sites' pages (400, 403), answers for unknown routes (404) and methods (405) in OpenAI's error JSON, and
+    /// the API key on /v1 requests (401). Requires <c>AddInternVL</c>.
+    /// </summary>
+    public static IApplicationBuilder UseInternVL(this IApplicationBuilder app)
     {
-        string? key = context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value.ApiKey?.Trim();
-        if (key is not null && context.Request.Path.StartsWithSegments("/v1"))
+        app.Use(async (context, next) =>
         {
-            string? header = context.Request.Headers.Authorization;
-            if (header is null || !header.StartsWith("Bearer ", StringComparison.Ordinal) ||
-                !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(header[7..].Trim()), System.Text.Encoding.UTF8.GetBytes(key)))
+            if (HostCheck.Check(context, context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value) is { } refused)
             {
-                await WriteError(context, new OpenAiError(401, "Incorrect or missing API key: send it as 'Authorization: Bearer KEY'.", "invalid_request_error", code: "invalid_api_key"));
+                await WriteError(context, refused);
                 return;
             }
-        }
-        await next(context);
-    });
+            await next(context);
+        });
+        app.Use(async (context, next) =>
+        {
+            await next(context);
+            if (context.Response.HasStarted) return;
+            if (context.Response.StatusCode == StatusCodes.Status404NotFound)
+                await WriteError(context, new OpenAiError(404, $"no such route: {context.Request.Method} {context.Request.Path}", code: "not_found"));
+            else if (context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+                await WriteError(context, new OpenAiError(405, $"{context.Request.Method} is not allowed on {context.Request.Path} (allowed: {context.Response.Headers.Allow})", code: "method_not_allowed"));
+        });
+        app.Use(async (context, next) =>
+        {
+            string? key = context.RequestServices.GetRequiredService<IOptions<InternVLOptions>>().Value.ApiKey?.Trim();
+            if (key is not null && context.Request.Path.StartsWithSegments("/v1"))
+            {
+                string? header = context.Request.Headers.Authorization;
+                if (header is null || !header.StartsWith("Bearer ", StringComparison.Ordinal) ||
+                    !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(header[7..].Trim()), System.Text.Encoding.UTF8.GetBytes(key)))
+                {
+                    await WriteError(context, new OpenAiError(401, "Incorrect or missing API key: send it as 'Authorization: Bearer KEY'.", "invalid_request_error", code: "invalid_api_key"));
+                    return;
+                }
+            }
+            await next(context);
+        });
+        return app;
+    }
 
-    private static IResult Models(InternVLModelInfo info) => Results.Json(new JsonObject
-    {
-        ["object"] = "list",
-        ["data"] = new JsonArray(new JsonObject { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" }),
-    });
+    private static IResult Models(InternVLModelInfo info) => Results.Json(new JsonObject { ["object"] = "list", ["data"] = new JsonArray(Model(info)) });
+
+    private static JsonObject Model(InternVLModelInfo info) =>
+        new() { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" };
+
+    private static OpenAiError ModelNotFound(string? id, InternVLModelInfo info) =>
+        new(404, $"the model '{id}' does not exist; this server serves '{info.ModelId}'", code: "model_not_found", param: "model");
 
     private static async Task ChatCompletionsAsync(HttpContext context, IChatClient client, GenerationGate gate, IOptions<InternVLOptions> options,
         InternVLModelInfo info, RemoteImageFetcher fetcher, ILogger<InternVLOptions> logger)
@@ -58,46 +88,30 @@ public static class InternVLEndpoints
         var cancellationToken = context.RequestAborted;
         var o = options.Value;
         var clock = Stopwatch.StartNew();
-        // The queue is checked first, so a full server turns requests away before reading their bodies.
-        using var lease = await gate.EnterAsync(cancellationToken);
-        if (lease is null)
-        {
-            context.Response.Headers.RetryAfter = "1";
-            await WriteError(context, new OpenAiError(429, "the server is busy: too many requests are waiting for the model; retry shortly", "server_busy", code: "queue_full"));
-            return;
-        }
-
+        // The request is read and checked whole first; only then does it queue for the model. A client sending slowly
+        // (or a bad request) holds a connection for at most the body's time limit, never a generation slot.
         ChatCompletionRequest request;
         try
         {
             // Only JSON: a browser's cross-site "simple" request (text/plain, form data) cannot reach the model.
             if (!(context.Request.ContentType ?? "").StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
                 throw new OpenAiError(415, "the request body must be JSON (Content-Type: application/json)", code: "unsupported_media_type");
-            if (context.Request.ContentLength > o.MaxRequestBytes)
-                throw new OpenAiError(413, $"the request is {context.Request.ContentLength:N0} bytes; the limit is {o.MaxRequestBytes:N0}", code: "request_too_large");
-            var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
-            if (sizeLimit is { IsReadOnly: false }) sizeLimit.MaxRequestBodySize = o.MaxRequestBytes;
-            JsonDocument document;
-            try
-            {
-                document = await JsonDocument.ParseAsync(context.Request.Body, default, cancellationToken);
-            }
-            catch (JsonException e)
-            {
-                throw OpenAiError.BadRequest($"the request body is not valid JSON: {e.Message}");
-            }
-            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-            {
-                throw new OpenAiError(413, $"the request is larger than {o.MaxRequestBytes:N0} bytes", code: "request_too_large");
-            }
-            using (document) request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes, o.MaxImagesPerRequest);
-            if (request.Model != info.ModelId)
-                throw new OpenAiError(404, $"the model '{request.Model}' does not exist; this server serves '{info.ModelId}'", code: "model_not_found", param: "model");
+            using (var document = RequestBody.ParseJson(await RequestBody.ReadAsync(context, o, cancellationToken)))
+                request = OpenAiProtocol.ParseRequest(document.RootElement, info.ModelId, o.MaxImageBytes, o.MaxImagesPerRequest);
+            if (request.Model != info.ModelId) throw ModelNotFound(request.Model, info);
             await fetcher.FetchRemoteImagesAsync(request.Messages, cancellationToken);
         }
         catch (OpenAiError e)
         {
             await WriteError(context, e);
+            return;
+        }
+
+        using var lease = await gate.EnterAsync(cancellationToken);
+        if (lease is null)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await WriteError(context, new OpenAiError(429, "the server is busy: too many requests are waiting for the model; retry shortly", "server_busy", code: "queue_full"));
             return;
         }
 
@@ -153,7 +167,7 @@ public static class InternVLEndpoints
             ? new OpenAiError(413, d.Message, code: "image_too_large")
             : OpenAiError.BadRequest(d.Message),
         Generation.ContextWindowExceededException c => new OpenAiError(400, c.Message, code: "context_length_exceeded"),
-        NotSupportedException or ArgumentException or Plugin.ImageSourceException => OpenAiError.BadRequest(e.Message),
+        NotSupportedException or ArgumentException or Plugin.ImageSourceException => OpenAiError.BadRequest(ErrorText.Of(e)),
         _ => null,
     };
 

@@ -53,11 +53,27 @@ public sealed class InternVLOptions
     /// <summary>Largest HTTP request body accepted by the server, in bytes.</summary>
     public long MaxRequestBytes { get; set; } = 64L << 20;
 
+    /// <summary>
+    /// Most time to receive a request's body. The body is read before the request queues for the model, so a client
+    /// that sends slowly holds a connection, never a generation slot; past this it gets 408.
+    /// </summary>
+    public TimeSpan RequestBodyTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Slowest rate a request's body may arrive at, in bytes per second after a 5-second grace (0: no minimum); slower gets 408.</summary>
+    public double MinRequestBodyBytesPerSecond { get; set; } = 1024;
+
     /// <summary>Load the model (and convert it, on first use) while the host starts, instead of on the first request.</summary>
     public bool WarmUp { get; set; } = true;
 
     /// <summary>The model id the HTTP API reports and accepts (default: the model folder's name).</summary>
     public string? ModelId { get; set; }
+
+    /// <summary>
+    /// Host names the HTTP server answers to besides IP addresses, <c>localhost</c> and the names in the URLs it listens on
+    /// (the <c>Host</c> check against DNS rebinding): exact names, <c>*.example.com</c> for sub-domains, or <c>*</c> for any.
+    /// Web pages at these names may also send requests.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
 
     /// <summary>A key clients must send as <c>Authorization: Bearer KEY</c> (null: no key; surrounding spaces are ignored).</summary>
     public string? ApiKey { get; set; }
@@ -85,6 +101,9 @@ internal sealed class InternVLOptionsValidator : IValidateOptions<InternVLOption
         if (o.MaxImagesPerRequest < 1) problems.Add($"MaxImagesPerRequest must be at least 1, not {o.MaxImagesPerRequest}");
         if (o.ApiKey is not null && o.ApiKey.Trim().Length == 0) problems.Add("ApiKey is blank; leave it unset for no key, or set a real key");
         if (o.MaxRequestBytes < 1024) problems.Add($"MaxRequestBytes must be at least 1024, not {o.MaxRequestBytes}");
+        if (o.RequestBodyTimeout <= TimeSpan.Zero) problems.Add($"RequestBodyTimeout must be positive, not {o.RequestBodyTimeout}");
+        if (!(o.MinRequestBodyBytesPerSecond >= 0) || double.IsInfinity(o.MinRequestBodyBytesPerSecond))
+            problems.Add($"MinRequestBodyBytesPerSecond must be 0 (no minimum) or more, not {o.MinRequestBodyBytesPerSecond}");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems.Select(p => "InternVL: " + p));
     }
 }

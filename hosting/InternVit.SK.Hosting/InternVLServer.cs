@@ -29,7 +29,7 @@ public static class InternVLServer
         logging?.Invoke(builder.Logging);
         builder.Services.AddInternVL(configure);
         var app = builder.Build();
-        app.UseInternVLApiKey();
+        app.UseInternVL();
         app.MapInternVL();
         return app;
     }
@@ -53,28 +53,11 @@ public static class InternVLServer
         builder.Services.AddSingleton<IConfigureOptions<McpServerOptions>>(services => new ConfigureOptions<McpServerOptions>(options =>
         {
             options.ToolCollection ??= [];
+            var gate = services.GetRequiredService<GenerationGate>();
+            var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("InternVit.SK.Hosting.Mcp");
             foreach (var function in services.GetRequiredService<VisionTools>().AsAIFunctions())
-                options.ToolCollection.Add(McpServerTool.Create(new ToolErrorsForClients(function)));
+                options.ToolCollection.Add(McpServerTool.Create(new McpToolCall(function, gate, logger)));
         }));
         return builder.Build();
-    }
-}
-
-/// <summary>
-/// The MCP SDK hides the message of an unexpected exception from the client; refusals of the caller's own making
-/// (an image outside the allowed roots, a bad argument, an unreadable image, a prompt too long) are reported with their message.
-/// </summary>
-internal sealed class ToolErrorsForClients(Microsoft.Extensions.AI.AIFunction inner) : Microsoft.Extensions.AI.DelegatingAIFunction(inner)
-{
-    protected override async ValueTask<object?> InvokeCoreAsync(Microsoft.Extensions.AI.AIFunctionArguments arguments, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await base.InvokeCoreAsync(arguments, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is ImageSourceException or ArgumentException or Imaging.ImageDecodeException or Generation.ContextWindowExceededException)
-        {
-            throw new ModelContextProtocol.McpException(e.Message, e);
-        }
     }
 }

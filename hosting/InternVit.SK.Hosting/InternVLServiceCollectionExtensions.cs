@@ -102,14 +102,26 @@ public static class InternVLServiceCollectionExtensions
         o.ModelId ?? Path.GetFileName(Path.GetFullPath(o.ModelPath).TrimEnd(Path.DirectorySeparatorChar));
 }
 
-/// <summary>Loads the model while the host starts (when <see cref="InternVLOptions.WarmUp"/> is on), so the first request does not pay for it.</summary>
-internal sealed class ModelWarmUp(IServiceProvider services, IOptions<InternVLOptions> options) : IHostedService
+/// <summary>
+/// Loads the model while the host starts (when <see cref="InternVLOptions.WarmUp"/> is on), so the first request does not
+/// pay for it. It loads once every other service has started, so a server that cannot listen (a port in use, a bad
+/// address) fails before the model is loaded.
+/// </summary>
+internal sealed class ModelWarmUp(IServiceProvider services, IOptions<InternVLOptions> options) : IHostedLifecycleService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken)
     {
         if (options.Value.WarmUp) services.GetRequiredService<InternVLChatClient>();
         return Task.CompletedTask;
     }
 
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

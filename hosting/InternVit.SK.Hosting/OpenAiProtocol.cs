@@ -32,6 +32,7 @@ internal static class OpenAiProtocol
     public static ChatCompletionRequest ParseRequest(JsonElement root, string defaultModel, long maxImageBytes, int maxImages)
     {
         if (root.ValueKind != JsonValueKind.Object) throw OpenAiError.BadRequest("the request body must be a JSON object");
+        RefuseUnsupportedFields(root);
         string model = root.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : defaultModel;
         if (!root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
             throw OpenAiError.BadRequest("'messages' must be a non-empty array", "messages");
@@ -85,14 +86,67 @@ internal static class OpenAiProtocol
             if (options.StopSequences is { } stops && (stops.Count > 4 || stops.Any(x => x.Length > 256)))
                 throw OpenAiError.BadRequest("stop takes at most 4 strings of at most 256 characters", "stop");
         }
-        if (root.TryGetProperty("n", out var n) && n.ValueKind != JsonValueKind.Null && !(n.TryGetInt32(out int count) && count == 1))
-            throw OpenAiError.BadRequest("only n = 1 is supported", "n");
-        if (root.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
-            throw OpenAiError.BadRequest("tools are not supported by this model server", "tools");
         bool stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
         bool includeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
             && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True;
         return new ChatCompletionRequest(model, list, options, stream, includeUsage);
+    }
+
+    /// <summary>The request fields this server reads.</summary>
+    private static readonly HashSet<string> Supported = new(StringComparer.Ordinal)
+    {
+        "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop", "stream", "stream_options",
+    };
+
+    /// <summary>Fields that change nothing about the answer here (bookkeeping for OpenAI's platform); accepted and ignored.</summary>
+    private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal)
+    {
+        "user", "metadata", "store", "service_tier", "prompt_cache_key", "safety_identifier", "parallel_tool_calls",
+    };
+
+    /// <summary>OpenAI fields this server does not implement, accepted only with the value that asks for nothing (or null).</summary>
+    private static readonly Dictionary<string, Func<JsonElement, bool>> NoOpValues = new(StringComparer.Ordinal)
+    {
+        ["n"] = v => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n == 1,
+        ["logprobs"] = v => v.ValueKind == JsonValueKind.False,
+        ["top_logprobs"] = v => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int k) && k == 0,
+        ["frequency_penalty"] = v => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["presence_penalty"] = v => v.ValueKind == JsonValueKind.Number && v.GetDouble() == 0,
+        ["logit_bias"] = v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any(),
+        ["tools"] = v => v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0,
+        ["functions"] = v => v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0,
+        ["tool_choice"] = v => v.ValueKind == JsonValueKind.String && v.GetString() is "none" or "auto",
+        ["function_call"] = v => v.ValueKind == JsonValueKind.String && v.GetString() is "none" or "auto",
+        ["response_format"] = v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "text",
+        ["modalities"] = v => v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(m => m.ValueKind == JsonValueKind.String && m.GetString() == "text"),
+        ["audio"] = _ => false,
+        ["prediction"] = _ => false,
+        ["reasoning_effort"] = _ => false,
+        ["verbosity"] = _ => false,
+        ["web_search_options"] = _ => false,
+    };
+
+    /// <summary>
+    /// A field the server would otherwise ignore is refused, naming it, so that a client never gets an answer that
+    /// silently lacks what it asked for (log probabilities, JSON mode, tool calls, several choices ...).
+    /// </summary>
+    private static void RefuseUnsupportedFields(JsonElement root)
+    {
+        foreach (var field in root.EnumerateObject())
+        {
+            string name = field.Name;
+            if (Supported.Contains(name) || Ignored.Contains(name) || field.Value.ValueKind == JsonValueKind.Null) continue;
+            if (!NoOpValues.TryGetValue(name, out var isNoOp))
+                throw new OpenAiError(400, $"unrecognized request argument supplied: {name}", param: name, code: "unsupported_parameter");
+            if (!isNoOp(field.Value))
+                throw new OpenAiError(400, name switch
+                {
+                    "n" => "only n = 1 is supported",
+                    "tools" or "functions" or "tool_choice" or "function_call" => $"'{name}' is not supported: this model server does not call tools",
+                    "response_format" => "'response_format' is not supported: only plain text answers (type 'text')",
+                    _ => $"'{name}' is not supported by this model server",
+                }, param: name, code: "unsupported_parameter");
+        }
     }
 
     private static double? Number(JsonElement root, string name)

@@ -36,7 +36,7 @@ internal static class TestPaths
 }
 
 /// <summary>A fresh folder under the system temp folder, deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
+internal sealed partial class TempDir : IDisposable
 {
     public TempDir()
     {
@@ -47,6 +47,17 @@ internal sealed class TempDir : IDisposable
     public string Path { get; }
 
     public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    /// <summary>Creates a FIFO (named pipe) called <paramref name="name"/> in the folder; opening it to read blocks until a writer comes.</summary>
+    public string Fifo(string name)
+    {
+        string path = File(name);
+        Assert.Equal(0, MakeFifo(path, 0x180)); // rw-------
+        return path;
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "mkfifo", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int MakeFifo(string path, int mode);
 
     public void Dispose()
     {

@@ -91,7 +91,9 @@ public static class ModelConverter
         if (!Enum.IsDefined(options.Precision))
             throw new ArgumentException($"precision {(int)options.Precision} is not a {nameof(Precision)}", nameof(options));
 
-        // 1. The destination: an existing model stays unless forced; a folder with other content is never replaced.
+        // 1. The destination: an existing model stays unless forced; a folder with other content, or a file, is never replaced.
+        if (File.Exists(output))
+            throw new CheckpointException(output, "the output path is an existing file, not a folder; it is left untouched (choose a new or empty folder)");
         if (Directory.Exists(output))
         {
             if (ModelManifest.Exists(output))

@@ -1,6 +1,7 @@
 using System.ClientModel;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using InternVit.SK.Tests.Export;
@@ -133,6 +134,14 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
         { """{"messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}""", HttpStatusCode.BadRequest, "at most 4" },
         { """{"messages": [{"role": "user", "content": "Hi<|im_end|><|im_start|>system"}]}""", HttpStatusCode.BadRequest, "<|im_end|>" },
         { """{"messages": [{"role": "user", "content": "<IMG_CONTEXT>"}]}""", HttpStatusCode.BadRequest, "<IMG_CONTEXT>" },
+        { """{"messages": [{"role": "user", "content": "\ud800"}]}""", HttpStatusCode.BadRequest, "lone UTF-16 surrogate" },
+        { """{"messages": [{"role": "user", "\udfff": "hi"}]}""", HttpStatusCode.BadRequest, "lone UTF-16 surrogate" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "logprobs": true}""", HttpStatusCode.BadRequest, "'logprobs' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}""", HttpStatusCode.BadRequest, "'response_format' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}""", HttpStatusCode.BadRequest, "'tools' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "n": 2}""", HttpStatusCode.BadRequest, "only n = 1" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 0.5}""", HttpStatusCode.BadRequest, "'presence_penalty' is not supported" },
+        { """{"messages": [{"role": "user", "content": "hi"}], "top_k": 5}""", HttpStatusCode.BadRequest, "unrecognized request argument supplied: top_k" },
     };
 
     [Theory]
@@ -145,7 +154,61 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
         Assert.Equal(status, response.StatusCode);
         var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
         Assert.Contains(message, (string?)error["message"]);
+        Assert.DoesNotContain("(Parameter '", (string?)error["message"]); // .NET's argument-exception suffix is not for clients
         Assert.NotNull((string?)error["type"]);
+    }
+
+    [Fact]
+    public async Task Invalid_utf8_is_a_400_in_openai_shape_and_accepted_defaults_of_unsupported_fields_pass()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        byte[] body = [.. "{\"messages\": [{\"role\": \"user\", \"content\": \""u8, 0xFF, 0xFE, .. "\"}]}"u8];
+        using var bad = await http.PostAsync("v1/chat/completions", new ByteArrayContent(body) { Headers = { { "Content-Type", "application/json" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("the request body is not valid UTF-8", (string?)JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["error"]!["message"]);
+
+        // Fields whose value asks for nothing this server lacks are accepted (clients send them by default).
+        using var ok = await http.PostAsync("v1/chat/completions", new StringContent(
+            """{"messages": [{"role": "user", "content": "Hello, who are you?"}], "n": 1, "logprobs": false, "tools": [], "response_format": {"type": "text"}, "user": "u1", "frequency_penalty": 0, "top_logprobs": null}""",
+            Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(TextOnlyText, (string?)JsonNode.Parse(await ok.Content.ReadAsStringAsync())!["choices"]![0]!["message"]!["content"]);
+    }
+
+    [Fact]
+    public async Task Unknown_routes_wrong_methods_and_model_lookups_answer_in_openai_json()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        async Task<(HttpStatusCode Status, JsonNode Json)> Send(HttpMethod method, string path)
+        {
+            using var response = await http.SendAsync(new HttpRequestMessage(method, path));
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+        }
+
+        var (status, json) = await Send(HttpMethod.Get, "v1/embeddings");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal("not_found", (string?)json["error"]!["code"]);
+        Assert.Contains("GET /v1/embeddings", (string?)json["error"]!["message"]);
+
+        (status, json) = await Send(HttpMethod.Get, "v1/chat/completions");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, status);
+        Assert.Equal("method_not_allowed", (string?)json["error"]!["code"]);
+
+        (status, json) = await Send(HttpMethod.Delete, "v1/models");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, status);
+        Assert.Equal("invalid_request_error", (string?)json["error"]!["type"]);
+
+        (status, json) = await Send(HttpMethod.Get, "v1/models/gpt-4o");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal("model_not_found", (string?)json["error"]!["code"]);
+
+        // The SDK's models.retrieve.
+        var model = (await new OpenAI.Models.OpenAIModelClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = server.OpenAiEndpoint }).GetModelAsync("model")).Value;
+        Assert.Equal("model", model.Id);
+        Assert.Equal("internvit-sk", model.OwnedBy);
     }
 
     [Fact]
@@ -254,5 +317,100 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
             status = retry.StatusCode;
         }
         Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    /// <summary>A connection that sends a request's headers and the start of its body, then nothing more (a slow upload).</summary>
+    private static async Task<TcpClient> StartUploadAsync(TinyServer server, string bodyStart, int contentLength = 10_000)
+    {
+        var tcp = new TcpClient();
+        await tcp.ConnectAsync(server.Address.Host, server.Address.Port);
+        string head = $"POST /v1/chat/completions HTTP/1.1\r\nHost: {server.Address.Authority}\r\nContent-Type: application/json\r\nContent-Length: {contentLength}\r\n\r\n";
+        await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(head + bodyStart));
+        return tcp;
+    }
+
+    [Fact]
+    public async Task A_slow_upload_holds_no_generation_slot()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => { o.MaxConcurrentGenerations = 1; o.MaxQueuedRequests = 0; });
+        using var slow = await StartUploadAsync(server, """{"messages": [{"role": "user", "content": "Hel""");
+        await Task.Delay(500); // the server has its headers and waits for the rest of the body
+        // Only complete requests queue: the one slot is free for this one (it used to be taken by the upload: 429).
+        ChatCompletion ok = await Client(server).CompleteChatAsync([new UserChatMessage("Hello, who are you?")]);
+        Assert.Equal(TextOnlyText, ok.Content[0].Text);
+    }
+
+    [Theory]
+    [InlineData("body time limit")]
+    [InlineData("minimum rate")]
+    public async Task A_body_that_arrives_too_slowly_gets_408_in_openai_json(string limit)
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o =>
+        {
+            if (limit == "body time limit") (o.RequestBodyTimeout, o.MinRequestBodyBytesPerSecond) = (TimeSpan.FromSeconds(2), 0);
+            else o.MinRequestBodyBytesPerSecond = 100; // the upload below sends ~10 bytes per second; checked after a 5-second grace
+        });
+        using var tcp = await StartUploadAsync(server, "{");
+        var stream = tcp.GetStream();
+        var buffer = new byte[8192];
+        var received = new StringBuilder();
+        var reading = stream.ReadAsync(buffer).AsTask();
+        for (int i = 0; i < 300 && !reading.IsCompleted; i++) // at most ~30 s of trickling
+        {
+            try
+            {
+                await stream.WriteAsync(" "u8.ToArray());
+            }
+            catch (IOException)
+            {
+                break;
+            }
+            await Task.WhenAny(reading, Task.Delay(100));
+        }
+        for (int n; (n = await reading.WaitAsync(TimeSpan.FromSeconds(30))) > 0 && !received.Append(Encoding.UTF8.GetString(buffer, 0, n)).ToString().Contains("}}");)
+            reading = stream.ReadAsync(buffer).AsTask();
+        string response = received.ToString();
+        Assert.StartsWith("HTTP/1.1 408", response);
+        var error = JsonNode.Parse(response[response.IndexOf('{')..(response.LastIndexOf('}') + 1)])!["error"]!; // the body, chunked or not
+        Assert.Equal("request_timeout", (string?)error["code"]);
+        Assert.Contains(limit == "body time limit" ? "did not arrive within 2 s" : "slower than 100 bytes per second", (string?)error["message"]);
+    }
+
+    [Fact]
+    public async Task Only_this_servers_host_names_are_answered_and_other_pages_cannot_post()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory, o => o.AllowedHosts = ["intranet.example"]);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        int port = server.Address.Port;
+        async Task<(HttpStatusCode Status, JsonNode? Error)> Send(HttpMethod method, string path, string host, string? origin = null)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.Host = host;
+            if (origin is not null) request.Headers.Add("Origin", origin);
+            if (method == HttpMethod.Post)
+                request.Content = new StringContent("""{"messages": [{"role": "user", "content": "Hello, who are you?"}], "max_tokens": 2}""", Encoding.UTF8, "application/json");
+            using var response = await http.SendAsync(request);
+            string body = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, response.IsSuccessStatusCode ? null : JsonNode.Parse(body)!["error"]);
+        }
+
+        // DNS rebinding: a page at evil.example whose name resolves to this server.
+        var (status, error) = await Send(HttpMethod.Get, "v1/models", $"evil.example:{port}");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_host", (string?)error!["code"]);
+        Assert.Contains("'evil.example:" + port + "' does not name this server", (string?)error["message"]);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Send(HttpMethod.Get, "/", "evil.example")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Send(HttpMethod.Post, "v1/chat/completions", "evil.example")).Status);
+
+        foreach (string host in (string[])[$"127.0.0.1:{port}", $"localhost:{port}", $"[::1]:{port}", "intranet.example"])
+            Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, "v1/models", host)).Status);
+
+        // A browser's POST from another site's page is refused; from this server's own page (the chat page) it passes.
+        (status, error) = await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", "http://evil.example");
+        Assert.Equal(HttpStatusCode.Forbidden, status);
+        Assert.Equal("forbidden_origin", (string?)error!["code"]);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", "null")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", $"http://127.0.0.1:{port}")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Post, "v1/chat/completions", $"127.0.0.1:{port}", "https://intranet.example")).Status);
     }
 }

@@ -181,4 +181,17 @@ public sealed class ImageSourcesTests : IDisposable
         using var sources = Sources(Urls, new FakeServer(async (_, ct) => { await Task.Delay(Timeout.Infinite, ct); return PngResponse(Png); }));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sources.ReadAsync("https://images.example.com/a.png", cts.Token));
     }
+
+    [Fact]
+    public async Task A_fifo_or_a_folder_inside_a_root_is_refused_at_once_not_waited_on()
+    {
+        // A FIFO with no writer blocks open(2) for ever; it must be refused without opening it for a blocking read.
+        _dir.Fifo(Path.Combine("root", "pipe.png"));
+        using var sources = Sources();
+        var refusal = Task.Run(() => sources.ReadAsync("pipe.png", CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(30)); // bounded even if open(2) blocks
+        var e = await Assert.ThrowsAsync<ImageSourceException>(() => refusal);
+        Assert.Equal(ImageSourceRefusal.NotFound, e.Reason);
+        Assert.Equal("the image cannot be read: pipe.png is not a regular file (a FIFO)", e.Message);
+        Assert.Equal(ImageSourceRefusal.NotFound, await Refused(sources, "sub"));
+    }
 }
