@@ -1,4 +1,3 @@
 using InternVit.SK.Cli;
 
-OrtTelemetry.DisableForThisProcess();
 return CliApp.Run(args, Console.Out, Console.Error);

@@ -22,6 +22,14 @@ public sealed record OrtEnvironmentOptions
     /// Default 128 KiB, glibc's initial value, kept fixed; null leaves malloc as it is. The setting is process-wide.
     /// </summary>
     public int? MallocMmapThreshold { get; init; } = 128 * 1024;
+
+    /// <summary>
+    /// Sets <c>ORT_DISABLE_TELEMETRY=1</c> for the process before the runtime starts (unless the variable is already
+    /// set), so ONNX Runtime neither records nor uploads telemetry, and on Linux does not scan the process's command line
+    /// with a recursive regex that overflows the stack for command lines of ~29,000 characters. Default on: the
+    /// engine runs models locally and sends nothing anywhere.
+    /// </summary>
+    public bool DisableTelemetry { get; init; } = true;
 }
 
 /// <summary>
@@ -79,6 +87,7 @@ public static class OrtEnvironment
 
     private static OrtEnv Create()
     {
+        if (s_options.DisableTelemetry) OrtTelemetry.DisableForThisProcess();
         if (s_options.MallocMmapThreshold is { } threshold && !GlibcMalloc.TrySetMmapThreshold(threshold))
             s_logger.LogDebug("malloc's mmap threshold was not set (not glibc)");
         var options = new EnvironmentCreationOptions
