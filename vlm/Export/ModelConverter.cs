@@ -82,6 +82,20 @@ public static class ModelConverter
         IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Convert(checkpointDirectory, outputDirectory, options ?? new ConversionOptions(), progress, cancellationToken), cancellationToken);
 
+    /// <summary>
+    /// The tensors an original checkpoint in <paramref name="checkpointDirectory"/> must hold for <see cref="ConvertAsync"/>,
+    /// with the shapes its <c>config.json</c> implies: the vision encoder's and the projector's (<c>vision_model.*</c>,
+    /// <c>mlp1.*</c>), then the language model's (<c>language_model.*</c>). A conversion refuses a checkpoint that lacks
+    /// one of them, holds one with another shape or in a dtype other than F32, F16 or BF16, or holds a tensor not in the
+    /// list; with this list a tool can check a checkpoint, or write one, without converting it.
+    /// </summary>
+    /// <exception cref="CheckpointException">config.json is missing, unreadable, or describes a model the converter does not support.</exception>
+    public static IReadOnlyList<ExpectedTensor> ExpectedTensors(string checkpointDirectory)
+    {
+        var config = LoadSupportedConfig(Path.GetFullPath(checkpointDirectory));
+        return [.. new InternVitGraph(config).ExpectedWeights(), .. new Qwen2Graph(config.LlmConfig).ExpectedWeights()];
+    }
+
     internal static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
         IProgress<ConversionProgress>? progress, CancellationToken cancellationToken)
     {
