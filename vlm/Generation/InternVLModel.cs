@@ -146,8 +146,8 @@ public sealed class InternVLModel : IDisposable
         var sessionOptions = options.SessionOptions();
         Task<OrtSession> Session(ManifestGraph graph, string name) => Task.Run(() =>
         {
-            // ORT names a profile {prefix}_{time to the second}.json: each graph gets its own prefix, or the sessions
-            // opened together would write the same file.
+            // ORT names a trace {prefix}_{time}.json: each graph gets its own prefix, so the traces of sessions opened
+            // together can be told apart (and never share a name).
             var graphOptions = sessionOptions.ProfilingPrefix is { } prefix
                 ? sessionOptions with { ProfilingPrefix = $"{prefix}-{name}" }
                 : sessionOptions;
