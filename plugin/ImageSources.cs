@@ -86,7 +86,7 @@ internal sealed class ImageSources : IDisposable
         Microsoft.Win32.SafeHandles.SafeFileHandle handle;
         try
         {
-            handle = IO.RegularFile.OpenRead(real); // a FIFO or a device is refused, never waited on
+            handle = RegularFile.OpenRead(real); // a FIFO or a device is refused, never waited on
         }
         catch (IOException e)
         {

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using InternVit.SK.Imaging;
-using InternVit.SK.Imaging.Codecs;
 using InternVit.SK.Imaging.Tiling;
 
 namespace InternVit.SK.Cli;

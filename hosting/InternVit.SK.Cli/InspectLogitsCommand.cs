@@ -13,27 +13,26 @@ internal static class InspectLogitsCommand
 {
     public static Command Create()
     {
-        var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder." };
+        var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
         var idsFile = new Option<FileInfo>("--ids-file") { Description = "A JSON array of token ids.", Required = true };
         var outFile = new Option<FileInfo>("--out") { Description = "Safetensors file for input_ids [L] and logits [L, vocab].", Required = true };
         var command = new Command("logits", "Run the decoder on token ids and save the logits of every position.") { model, idsFile, outFile };
-        command.SetAction((parse, cancellationToken) =>
+        command.SetAction(async (parse, cancellationToken) =>
         {
             int[] ids = ReadIds(parse.GetRequiredValue(idsFile).FullName);
-            using var vlm = InternVLModel.Open(parse.GetRequiredValue(model).FullName);
-            var rows = new float[ids.Length * vlm.Embeddings.HiddenSize];
-            vlm.Embeddings.Lookup(ids, rows);
-            using var cache = vlm.Language.CreateCache();
-            float[] logits = vlm.Language.Forward(rows, cache, logitsToKeep: 0, cancellationToken);
+            using var vlm = await InternVLModel.LoadAsync(parse.GetRequiredValue(model).FullName, progress: new LineProgress(parse.InvocationConfiguration.Error),
+                cancellationToken: cancellationToken);
+            float[] logits = await vlm.GetLogitsAsync(ids, cancellationToken: cancellationToken);
 
+            int vocab = vlm.Manifest.Decoder.VocabSize;
             string path = parse.GetRequiredValue(outFile).FullName;
             SafetensorsWriter.Write(path,
             [
                 SafetensorsEntry.FromInt64("input_ids", [ids.Length], Array.ConvertAll(ids, x => (long)x)),
-                SafetensorsEntry.FromFloat32("logits", [ids.Length, vlm.Language.VocabSize], logits),
+                SafetensorsEntry.FromFloat32("logits", [ids.Length, vocab], logits),
             ]);
-            parse.InvocationConfiguration.Output.WriteLine($"{ids.Length} positions x {vlm.Language.VocabSize} logits -> {path}");
-            return Task.FromResult(0);
+            parse.InvocationConfiguration.Output.WriteLine($"{ids.Length} positions x {vocab} logits -> {path}");
+            return 0;
         });
         return command;
     }

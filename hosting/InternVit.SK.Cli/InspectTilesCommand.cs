@@ -72,8 +72,7 @@ internal static class InspectTilesCommand
         var tiles = new byte[n * perTile];
         tiler.TileBytes(image, tiles);
         var pixelValues = new float[n * perTile];
-        for (int t = 0; t < n; t++)
-            PixelNormalizer.Normalize(tiles.AsSpan(t * perTile, perTile), size * 3, size, pixelValues.AsSpan(t * perTile, perTile));
+        tiler.Tile(image, pixelValues);
         SafetensorsWriter.Write(path,
         [
             SafetensorsEntry.FromBytes("tiles_u8", SafetensorsDtype.U8, [n, size, size, 3], tiles),

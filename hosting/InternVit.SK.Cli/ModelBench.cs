@@ -1,13 +1,9 @@
-using InternVit.SK.ModelFolder;
 using System.Diagnostics;
-using InternVit.SK.Checkpoints;
 using InternVit.SK.Export;
 using InternVit.SK.Generation;
 using InternVit.SK.Imaging;
-using InternVit.SK.Imaging.Codecs;
 using InternVit.SK.Imaging.Tiling;
-using InternVit.SK.Onnx;
-using InternVit.SK.Text;
+using InternVit.SK.ModelFolder;
 
 namespace InternVit.SK.Cli;
 
@@ -43,13 +39,18 @@ internal sealed record ModelBenchResult
 
 /// <summary>
 /// The end-to-end benchmark behind <c>internvl bench</c>: a seeded random-weight checkpoint at the real shapes (written
-/// once and cached), converted with the real converter, then timed stage by stage. Speed depends on shapes, not on
-/// weight values, so this measures what a real checkpoint of the same shape would.
+/// once and cached), converted with the real converter, then timed stage by stage through the engine's public API
+/// (<see cref="InternVLModel.EncodeImageAsync"/>, <see cref="InternVLModel.GetLogitsAsync"/>, a conversation's
+/// <see cref="GenerationResult.Timings"/>). Speed depends on shapes, not on weight values, so this measures what a real
+/// checkpoint of the same shape would.
 /// </summary>
 internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
 {
     /// <summary>The question of the time-to-first-token prompt.</summary>
     private const string Question = "<image>\nDescribe this image in one sentence.";
+
+    /// <summary>The question of the profiled generation (no image: the vision graph is profiled on its own).</summary>
+    private const string ProfiledQuestion = "Describe a photo in one sentence.";
 
     public ModelBenchResult Run()
     {
@@ -62,14 +63,15 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         // back to the system, and the peak counts from here (model load, vision, prefill, generation).
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         ResetPeakRss();
-        var sessionOptions = new InternVLModelOptions { IntraOpThreads = options.Threads };
-        double coldLoadMs = Time(() => InternVLModel.Open(modelDir, sessionOptions).Dispose());
+        var loadOptions = new InternVLModelOptions { IntraOpThreads = options.Threads };
+        double coldLoadMs = Time(() => Load(modelDir, loadOptions).Dispose());
         var load = Stopwatch.StartNew();
-        using var model = InternVLModel.Open(modelDir, sessionOptions);
+        using var model = Load(modelDir, loadOptions);
         double warmLoadMs = load.Elapsed.TotalMilliseconds;
         log.WriteLine($"loaded in {warmLoadMs:0} ms (first load {coldLoadMs:0} ms)");
 
-        double visionMs = MeasureVision(model) / options.Tiles;
+        var (visionRunMs, tiles) = MeasureVision(model);
+        double visionMs = visionRunMs / tiles;
         log.WriteLine($"vision: {visionMs:0} ms per tile");
         double prefillMs = MeasurePrefill(model);
         log.WriteLine($"prefill of {options.PromptTokens} tokens: {prefillMs:0} ms");
@@ -92,7 +94,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
             PreprocessGrid = grid,
             ColdLoadMs = coldLoadMs,
             WarmLoadMs = warmLoadMs,
-            Tiles = options.Tiles,
+            Tiles = tiles,
             VisionMsPerTile = visionMs,
             PromptTokens = options.PromptTokens,
             PrefillMs = prefillMs,
@@ -102,35 +104,50 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
             DecodeTokensPerSecond = tokensPerSecond,
             PeakRssBytes = peakRss,
             WeightBytes = WeightBytes(modelDir),
-            Note = "time to first token and decode run the generation loop (Conversation.GenerateAsync, greedy, end of sequence suppressed until gen-tokens)",
+            Note = "vision runs EncodeImageAsync on a decoded image (its tiling included), prefill GetLogitsAsync keeping the last position (its embedding lookup included); " +
+                "time to first token and decode run the generation loop (Conversation.GenerateAsync, greedy, end of sequence suppressed until gen-tokens)",
         };
     }
 
-    /// <summary>One vision run, one prefill and <c>GenTokens</c> decode steps under ORT's profiler; kernel time per operator type.</summary>
+    /// <summary>
+    /// One vision run, one prefill and a generation of <c>GenTokens</c> decode steps under ORT's profiler
+    /// (<see cref="InternVLModelOptions.ProfilingPrefix"/>); kernel time per operator type from each graph's trace,
+    /// which is complete once the model is disposed.
+    /// </summary>
     private void Profile(string modelDir)
     {
-        Directory.CreateDirectory(options.ProfileDirectory!);
-        var profiled = new InternVLModelOptions { IntraOpThreads = options.Threads, ProfilingPrefix = Path.Combine(options.ProfileDirectory!, options.Precision.Name()) };
-        using var model = InternVLModel.Open(modelDir, profiled);
-        model.Vision.Encode(RandomFloats(options.Tiles * model.Vision.PixelValuesPerTile, 2), options.Tiles);
-        var embeds = new float[options.PromptTokens * model.Language.HiddenSize];
-        var ids = new int[options.PromptTokens];
-        model.Embeddings.Lookup(ids, embeds);
-        using var cache = model.Language.CreateCache(options.PromptTokens + options.GenTokens);
-        model.Language.Forward(embeds, cache);
-        var one = new float[model.Language.HiddenSize];
-        for (int t = 0; t < options.GenTokens; t++) model.Language.Forward(one, cache);
-        OrtProfileSummary.Write(log, $"vision ({options.Tiles} tile(s))", model.Vision.Session.EndProfiling());
-        if (model.Language.PrefillSession is { } prefill)
+        string folder = Directory.CreateDirectory(options.ProfileDirectory!).FullName;
+        string prefix = Path.Combine(folder, options.Precision.Name());
+        var earlier = new HashSet<string>(Directory.EnumerateFiles(folder), StringComparer.Ordinal);
+        int tiles, generationPrompt;
+        bool hasPrefillGraph;
+        using (var model = Load(modelDir, new InternVLModelOptions { IntraOpThreads = options.Threads, ProfilingPrefix = prefix }))
         {
-            OrtProfileSummary.Write(log, $"decoder prefill graph (prefill of {options.PromptTokens})", prefill.EndProfiling());
-            OrtProfileSummary.Write(log, $"decoder ({options.GenTokens} decode steps)", model.Language.Session.EndProfiling());
+            hasPrefillGraph = model.Manifest.Prefill is not null;
+            var (image, maxTiles) = VisionImage(model);
+            using (image)
+                tiles = model.EncodeImageAsync(ImageInput.FromImage(image), maxTiles).GetAwaiter().GetResult().Grid.TileCount;
+            model.GetLogitsAsync(RandomIds(), logitsToKeep: 1).GetAwaiter().GetResult();
+            var generation = new GenerationOptions { MaxNewTokens = options.GenTokens + 1, MinNewTokens = options.GenTokens + 1 };
+            generationPrompt = model.StartConversation().GenerateAsync(ProfiledQuestion, null, generation).GetAwaiter().GetResult().Usage.PromptTokens;
+        }
+        string Trace(string graph) => Directory.EnumerateFiles(folder, $"{Path.GetFileName(prefix)}-{graph}_*.json")
+            .Where(f => !earlier.Contains(f)).OrderByDescending(File.GetLastWriteTimeUtc).First();
+        string prompts = $"prefill of {options.PromptTokens} and of a {generationPrompt}-token prompt";
+        OrtProfileSummary.Write(log, $"vision ({tiles} tile(s))", Trace("vision"));
+        if (hasPrefillGraph)
+        {
+            OrtProfileSummary.Write(log, $"decoder prefill graph ({prompts})", Trace("prefill"));
+            OrtProfileSummary.Write(log, $"decoder ({options.GenTokens} decode steps)", Trace("decoder"));
         }
         else
         {
-            OrtProfileSummary.Write(log, $"decoder (prefill of {options.PromptTokens} + {options.GenTokens} decode steps)", model.Language.Session.EndProfiling());
+            OrtProfileSummary.Write(log, $"decoder ({prompts} + {options.GenTokens} decode steps)", Trace("decoder"));
         }
     }
+
+    private static InternVLModel Load(string modelDir, InternVLModelOptions loadOptions) =>
+        InternVLModel.LoadAsync(modelDir, loadOptions).GetAwaiter().GetResult();
 
     private string EnsureCheckpoint(string directory)
     {
@@ -176,25 +193,57 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         return (ms, $"{grid.Columns}x{grid.Rows}+{(grid.TileCount > grid.Columns * grid.Rows ? 1 : 0)} tiles");
     }
 
-    private double MeasureVision(InternVLModel model)
+    /// <summary>
+    /// The vision encoder on one image of <c>Tiles</c> tiles: <see cref="InternVLModel.EncodeImageAsync"/> on an already
+    /// decoded image whose grid gives that many tiles, so a run is the tiling of that image (a few milliseconds: its
+    /// grid tiles are cut at their own size, the thumbnail is one small resize) and the vision graph. Returns the median
+    /// milliseconds of a run and the tiles of a run. With the thumbnail on, a grid of more than one tile adds it, so 2
+    /// tiles cannot be made: that runs 3.
+    /// </summary>
+    private (double Ms, int Tiles) MeasureVision(InternVLModel model)
     {
-        var pixels = RandomFloats(options.Tiles * model.Vision.PixelValuesPerTile, 2);
-        var features = new float[options.Tiles * model.Vision.FeaturesPerTile];
-        return Medians(() => model.Vision.Encode(pixels, options.Tiles, features));
+        var (image, maxTiles) = VisionImage(model);
+        using (image)
+        {
+            int tiles = 0;
+            double ms = Medians(() => tiles = model.EncodeImageAsync(ImageInput.FromImage(image), maxTiles).GetAwaiter().GetResult().Grid.TileCount);
+            if (tiles != options.Tiles) log.WriteLine($"vision: an image cannot be cut into {options.Tiles} tiles; timing {tiles}");
+            return (ms, tiles);
+        }
     }
 
+    /// <summary>
+    /// An image of <c>Tiles</c> tiles (seeded noise; speed does not depend on the pixels) and the tile limit that cuts
+    /// it so: a row of grid tiles exactly the tile size, plus the thumbnail where the model adds one.
+    /// </summary>
+    private (DecodedImage Image, int MaxTiles) VisionImage(InternVLModel model)
+    {
+        int side = model.Manifest.Image.ImageSize;
+        int grid = options.Tiles == 1 ? 1 : model.Manifest.Image.UseThumbnail ? Math.Max(2, options.Tiles - 1) : options.Tiles;
+        grid = Math.Min(grid, TilingOptions.MaxSupportedTiles);
+        var rgb = new byte[grid * side * side * 3];
+        new Random(2).NextBytes(rgb);
+        return (DecodedImage.FromRgb24(grid * side, side, rgb), grid);
+    }
+
+    /// <summary>
+    /// The language model over a prompt of <c>PromptTokens</c> random ids, keeping the last position's logits as a
+    /// generation's prefill does (<see cref="InternVLModel.GetLogitsAsync"/>: the embedding lookup, then one run of the
+    /// decoder, or of the prefill graph where the folder has one, in a cache of that many positions).
+    /// </summary>
     private double MeasurePrefill(InternVLModel model)
+    {
+        int[] ids = RandomIds();
+        return Medians(() => model.GetLogitsAsync(ids, logitsToKeep: 1).GetAwaiter().GetResult());
+    }
+
+    /// <summary><c>PromptTokens</c> ids below Qwen2's special tokens, seeded.</summary>
+    private int[] RandomIds()
     {
         var random = new Random(options.Seed);
         var ids = new int[options.PromptTokens];
         for (int i = 0; i < ids.Length; i++) ids[i] = random.Next(0, 151643);
-        var embeds = new float[ids.Length * model.Embeddings.HiddenSize];
-        model.Embeddings.Lookup(ids, embeds);
-        return Medians(() =>
-        {
-            using var cache = model.Language.CreateCache(options.PromptTokens); // sized as the generator sizes it
-            model.Language.Forward(embeds, cache);
-        });
+        return ids;
     }
 
     /// <summary>
@@ -254,14 +303,6 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
-    private static float[] RandomFloats(int count, int seed)
-    {
-        var random = new Random(seed);
-        var values = new float[count];
-        for (int i = 0; i < values.Length; i++) values[i] = (float)(random.NextDouble() * 4 - 2);
-        return values;
-    }
-
     /// <summary>A photo-like test image: smooth colour gradients plus noise, so the JPEG has realistic entropy.</summary>
     private static byte[] SyntheticJpeg(int width, int height)
     {
@@ -285,12 +326,5 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
             if (file.EndsWith(".onnx", StringComparison.Ordinal) || file.EndsWith(".onnx.data", StringComparison.Ordinal) || file.EndsWith(".safetensors", StringComparison.Ordinal))
                 total += new FileInfo(file).Length;
         return total;
-    }
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
     }
 }

@@ -6,7 +6,7 @@ namespace InternVit.SK.Checkpoints;
 /// All weights of a checkpoint folder: <c>model.safetensors</c>, or the shards listed in
 /// <c>model.safetensors.index.json</c>. Headers are read and validated at open; data is read per tensor on demand.
 /// </summary>
-public sealed class SafetensorsCheckpoint : IDisposable
+internal sealed class SafetensorsCheckpoint : IDisposable
 {
     /// <summary>The single-file name.</summary>
     public const string SingleFileName = "model.safetensors";

@@ -11,7 +11,7 @@ namespace InternVit.SK.Checkpoints;
 /// <param name="Shape">Dimensions, outermost first.</param>
 /// <param name="Begin">Start of the data, in bytes from the start of the data section.</param>
 /// <param name="End">End of the data (exclusive), in bytes from the start of the data section.</param>
-public sealed record SafetensorsTensorInfo(string Name, SafetensorsDtype Dtype, long[] Shape, long Begin, long End)
+internal sealed record SafetensorsTensorInfo(string Name, SafetensorsDtype Dtype, long[] Shape, long Begin, long End)
 {
     /// <summary>Number of elements (product of <see cref="Shape"/>; 1 for a scalar).</summary>
     public long ElementCount
@@ -37,7 +37,7 @@ public sealed record SafetensorsTensorInfo(string Name, SafetensorsDtype Dtype, 
 /// (<c>{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {..}}</c>), then the data section.
 /// Every validation failure raises <see cref="CheckpointException"/> naming this file.
 /// </remarks>
-public sealed unsafe class SafetensorsFile : IDisposable
+internal sealed unsafe class SafetensorsFile : IDisposable
 {
     /// <summary>The format's own limit on the JSON header (100 MB).</summary>
     private const long MaxHeaderBytes = 100_000_000;

@@ -3,8 +3,10 @@ using InternVit.SK.Onnx;
 
 namespace InternVit.SK.Export;
 
-/// <summary>A tensor a graph builder reads from the checkpoint, with the shape the config implies.</summary>
-internal readonly record struct ExpectedTensor(string Name, long[] Shape);
+/// <summary>A tensor the converter reads from an original checkpoint, with the shape its config implies (see <see cref="ModelConverter.ExpectedTensors"/>).</summary>
+/// <param name="Name">The checkpoint key, e.g. <c>vision_model.encoder.layers.0.attn.qkv.weight</c>.</param>
+/// <param name="Shape">Dimensions, outermost first.</param>
+public readonly record struct ExpectedTensor(string Name, long[] Shape);
 
 /// <summary>
 /// Moves checkpoint tensors into a graph as float32 initializers that keep their checkpoint key as name. It reads each

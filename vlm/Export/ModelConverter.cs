@@ -82,6 +82,21 @@ public static class ModelConverter
         IProgress<ConversionProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Task.Run(() => Convert(checkpointDirectory, outputDirectory, options ?? new ConversionOptions(), progress, cancellationToken), cancellationToken);
 
+    /// <summary>
+    /// The tensors an original checkpoint in <paramref name="checkpointDirectory"/> must hold for <see cref="ConvertAsync"/>,
+    /// with the shapes its <c>config.json</c> implies: the vision encoder's and the projector's (<c>vision_model.*</c>,
+    /// <c>mlp1.*</c>), then the language model's (<c>language_model.*</c>). A conversion refuses a checkpoint that lacks
+    /// one of them, holds one with another shape or in a dtype other than F32, F16 or BF16, or holds a tensor not in the
+    /// list; with this list a tool can check a checkpoint, or write one, without converting it.
+    /// </summary>
+    /// <exception cref="CheckpointException">config.json is missing or unreadable, or names an architecture the converter
+    /// has no graphs for (the conversion checks the config's other fields).</exception>
+    public static IReadOnlyList<ExpectedTensor> ExpectedTensors(string checkpointDirectory)
+    {
+        var config = LoadBuiltArchitecture(Path.GetFullPath(checkpointDirectory));
+        return [.. new InternVitGraph(config).ExpectedWeights(), .. new Qwen2Graph(config.LlmConfig).ExpectedWeights()];
+    }
+
     internal static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
         IProgress<ConversionProgress>? progress, CancellationToken cancellationToken)
     {
@@ -228,6 +243,19 @@ public static class ModelConverter
     private static InternVLConfig LoadSupportedConfig(string source)
     {
         string configPath = Path.Combine(source, "config.json");
+        var config = LoadBuiltArchitecture(source);
+        Qwen2Graph.CheckSupported(config.LlmConfig, configPath);
+        if (config.PsVersion != "v2" && config.PsVersion != "v1")
+            throw new CheckpointException(configPath, $"ps_version '{config.PsVersion}' is not supported");
+        if (config.VisionConfig.HiddenAct != "gelu")
+            throw new CheckpointException(configPath, $"vision_config.hidden_act '{config.VisionConfig.HiddenAct}' is not supported (InternViT uses gelu)");
+        return config;
+    }
+
+    /// <summary>The config, when it names the architectures the converter has graph builders for.</summary>
+    private static InternVLConfig LoadBuiltArchitecture(string source)
+    {
+        string configPath = Path.Combine(source, "config.json");
         var config = InternVLConfig.Load(source);
         string architecture = config.Architectures.FirstOrDefault() ?? "(none)";
         if (architecture != "InternVLChatModel")
@@ -235,11 +263,6 @@ public static class ModelConverter
         string llm = config.LlmConfig.Architectures[0];
         if (!SupportedLlmArchitectures.Contains(llm))
             throw new CheckpointException(configPath, $"llm_config.architectures[0] '{llm}' is not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)}");
-        Qwen2Graph.CheckSupported(config.LlmConfig, configPath);
-        if (config.PsVersion != "v2" && config.PsVersion != "v1")
-            throw new CheckpointException(configPath, $"ps_version '{config.PsVersion}' is not supported");
-        if (config.VisionConfig.HiddenAct != "gelu")
-            throw new CheckpointException(configPath, $"vision_config.hidden_act '{config.VisionConfig.HiddenAct}' is not supported (InternViT uses gelu)");
         return config;
     }
 

@@ -19,7 +19,7 @@ public sealed record ConversationTurn(string Question, IReadOnlyList<ImageInput>
 public sealed class Conversation
 {
     private readonly List<ConversationTurn> _turns = [];
-    private readonly Dictionary<ImageInput, PreparedImage> _prepared = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<ImageInput, ImageFeatures> _prepared = new(ReferenceEqualityComparer.Instance);
     private int _busy;
 
     internal Conversation(InternVLModel model, string? systemPrompt)
@@ -133,9 +133,9 @@ public sealed class Conversation
         return history;
     }
 
-    internal bool TryGetPrepared(ImageInput image, out PreparedImage prepared) => _prepared.TryGetValue(image, out prepared!);
+    internal bool TryGetPrepared(ImageInput image, out ImageFeatures prepared) => _prepared.TryGetValue(image, out prepared!);
 
-    internal void Remember(ImageInput image, PreparedImage prepared) => _prepared[image] = prepared;
+    internal void Remember(ImageInput image, ImageFeatures prepared) => _prepared[image] = prepared;
 
     /// <summary>
     /// A turn with images and no placeholder gets them in front, as chat() gives a first question (<c>&lt;image&gt;\n</c>,
@@ -145,12 +145,4 @@ public sealed class Conversation
         images == 0 || question.Contains(PromptBuilder.ImagePlaceholder, StringComparison.Ordinal)
             ? question
             : PromptBuilder.ImagePrefix(images) + question;
-}
-
-/// <summary>An image's tile count and, once encoded, its features ([tiles · tokens_per_tile, hidden]).</summary>
-internal sealed class PreparedImage(int tiles, float[] features)
-{
-    public int Tiles { get; } = tiles;
-
-    public float[] Features { get; } = features;
 }

@@ -26,7 +26,9 @@ public sealed record GenerationOptions
     /// <summary>Called as each stage starts ("vision", "prefill"): a seam for tests that must act at a precise point.</summary>
     internal Action<string>? StageStarted { get; init; }
 
-    internal void Validate()
+    /// <summary>Checks every value (at least one new token, no negative minimum, max tiles in range); generation calls this too.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range; the exception names the property.</exception>
+    public void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxNewTokens, 1, nameof(MaxNewTokens));
         ArgumentOutOfRangeException.ThrowIfNegative(MinNewTokens, nameof(MinNewTokens));

@@ -53,8 +53,13 @@ public sealed record GenerationUpdate(string Text, int? TokenId, GenerationResul
 public sealed class ContextWindowExceededException : InvalidOperationException
 {
     internal ContextWindowExceededException(int promptTokens, int imageTokens, int contextWindow)
-        : base($"the prompt is {promptTokens} tokens ({imageTokens} of them for images) but the context window holds {contextWindow}; " +
+        : this(promptTokens, contextWindow, $"the prompt is {promptTokens} tokens ({imageTokens} of them for images) but the context window holds {contextWindow}; " +
                "use fewer tiles per image, fewer images or a shorter history")
+    {
+    }
+
+    internal ContextWindowExceededException(int promptTokens, int contextWindow, string message)
+        : base(message)
     {
         PromptTokens = promptTokens;
         ContextWindow = contextWindow;

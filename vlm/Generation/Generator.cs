@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using InternVit.SK.Generation.Sampling;
@@ -37,7 +36,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             {
                 if (conversation.TryGetPrepared(allImages[i], out var known))
                 {
-                    tilesPerImage[i] = known.Tiles;
+                    tilesPerImage[i] = known.Grid.TileCount;
                     continue;
                 }
                 var decoded = allImages[i].Decode(options.ImageDecoding, out bool owned);
@@ -60,27 +59,13 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             var preprocess = clock.Elapsed;
             var vision = TimeSpan.Zero;
             if (pending.Count > 0) options.StageStarted?.Invoke("vision");
-            foreach (var (input, image, _, tiler, grid) in pending)
+            foreach (var (input, image, _, tiler, _) in pending)
             {
                 var start = clock.Elapsed;
-                int pixelCount = grid.TileCount * tiler.FloatsPerTile;
-                float[] pixels = ArrayPool<float>.Shared.Rent(pixelCount);
-                try
-                {
-                    tiler.Tile(image, pixels.AsSpan(0, pixelCount), cancellationToken);
-                    var tiled = clock.Elapsed;
-                    preprocess += tiled - start;
-                    var features = new float[grid.TileCount * _model.Vision.FeaturesPerTile];
-                    await _model.RunExclusiveAsync(
-                        () => _model.Vision.Encode(pixels.AsMemory(0, pixelCount), grid.TileCount, features, cancellationToken),
-                        cancellationToken).ConfigureAwait(false);
-                    vision += clock.Elapsed - tiled;
-                    conversation.Remember(input, new PreparedImage(grid.TileCount, features));
-                }
-                finally
-                {
-                    ArrayPool<float>.Shared.Return(pixels);
-                }
+                var (features, tiling) = await _model.EncodeAsync(image, tiler, cancellationToken).ConfigureAwait(false);
+                preprocess += tiling;
+                vision += clock.Elapsed - start - tiling;
+                conversation.Remember(input, features);
             }
             DisposeOwned(pending);
             pending.Clear();
@@ -167,22 +152,22 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids);
         _model.Embeddings.Lookup(span, embeds);
         int image = 0, row = 0;
-        float[]? features = null;
+        ReadOnlyMemory<float>? features = null;
         for (int position = 0; position < span.Length; position++)
         {
             if (span[position] != context) continue;
-            while (features is null || row * hidden >= features.Length)
+            while (features is null || row * hidden >= features.Value.Length)
             {
                 if (image >= allImages.Count)
                     throw new InvalidOperationException("the prompt has more <IMG_CONTEXT> tokens than the images have feature rows");
                 conversation.TryGetPrepared(allImages[image++], out var prepared);
-                features = prepared.Features;
+                features = prepared.Values;
                 row = 0;
             }
-            features.AsSpan(row * hidden, hidden).CopyTo(embeds.AsSpan(position * hidden, hidden));
+            features.Value.Span.Slice(row * hidden, hidden).CopyTo(embeds.AsSpan(position * hidden, hidden));
             row++;
         }
-        if (image != allImages.Count || (features is not null && row * hidden != features.Length))
+        if (image != allImages.Count || (features is not null && row * hidden != features.Value.Length))
             throw new InvalidOperationException("the prompt's <IMG_CONTEXT> tokens do not match the images' feature rows");
         return embeds;
     }

@@ -1,9 +1,12 @@
-using InternVit.SK.ModelFolder;
+using System.Buffers;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using InternVit.SK.Checkpoints;
 using InternVit.SK.Export;
+using InternVit.SK.Imaging;
 using InternVit.SK.Imaging.Tiling;
+using InternVit.SK.ModelFolder;
 using InternVit.SK.Onnx;
 using InternVit.SK.Text;
 
@@ -141,9 +144,14 @@ public sealed class InternVLModel : IDisposable
         if (manifest.Prefill is { } prefill && (!SamePorts(prefill.Inputs, manifest.Decoder.Inputs) || !SamePorts(prefill.Outputs, manifest.Decoder.Outputs)))
             throw new CheckpointException(root, $"the manifest's prefill graph '{prefill.File}' has other inputs or outputs than the decoder; convert again with --force");
         var sessionOptions = options.SessionOptions();
-        Task<OrtSession> Session(ManifestGraph graph) => Task.Run(() =>
+        Task<OrtSession> Session(ManifestGraph graph, string name) => Task.Run(() =>
         {
-            var session = OrtSession.Create(Path.Combine(root, graph.File), sessionOptions);
+            // ORT names a trace {prefix}_{time}.json: each graph gets its own prefix, so the traces of sessions opened
+            // together can be told apart (and never share a name).
+            var graphOptions = sessionOptions.ProfilingPrefix is { } prefix
+                ? sessionOptions with { ProfilingPrefix = $"{prefix}-{name}" }
+                : sessionOptions;
+            var session = OrtSession.Create(Path.Combine(root, graph.File), graphOptions);
             try
             {
                 CheckSignature(root, graph, session);
@@ -155,9 +163,9 @@ public sealed class InternVLModel : IDisposable
                 throw;
             }
         });
-        var visionTask = Session(manifest.Vision);
-        var decoderTask = Session(manifest.Decoder);
-        var prefillTask = manifest.Prefill is { } p ? Session(p) : Task.FromResult<OrtSession>(null!);
+        var visionTask = Session(manifest.Vision, "vision");
+        var decoderTask = Session(manifest.Decoder, "decoder");
+        var prefillTask = manifest.Prefill is { } p ? Session(p, "prefill") : Task.FromResult<OrtSession>(null!);
         var tokenizerTask = Task.Run(() => Qwen2Tokenizer.Load(root));
         var owned = new List<IDisposable>();
         try
@@ -193,6 +201,90 @@ public sealed class InternVLModel : IDisposable
 
     /// <summary>Starts a conversation with <paramref name="systemPrompt"/> (null: the template's default system message).</summary>
     public Conversation StartConversation(string? systemPrompt = null) => new(this, systemPrompt);
+
+    /// <summary>
+    /// Encodes <paramref name="image"/> the way a conversation encodes the images of a user turn: decoded (with the
+    /// default <see cref="ImageDecodeOptions"/>; decode it yourself and pass <see cref="ImageInput.FromImage"/> for other
+    /// options), cut into tiles by dynamic tiling, and the tiles run through the vision encoder and the projector. The
+    /// tile limit is the image's own <see cref="ImageInput.MaxTiles"/>, else <paramref name="maxTiles"/>, else
+    /// <see cref="DefaultMaxTiles"/>. Like a generation step, the vision graph runs under the model's compute lock, so
+    /// this interleaves safely with conversations in progress.
+    /// </summary>
+    /// <exception cref="ImageDecodeException">The image cannot be decoded.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxTiles"/> is outside 1..40.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public async Task<ImageFeatures> EncodeImageAsync(ImageInput image, int? maxTiles = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        TilingOptions.CheckMaxTiles(maxTiles, nameof(maxTiles));
+        cancellationToken.ThrowIfCancellationRequested();
+        var decoded = image.Decode(null, out bool owned);
+        try
+        {
+            return (await EncodeAsync(decoded, Tiler(image.MaxTiles ?? maxTiles), cancellationToken).ConfigureAwait(false)).Features;
+        }
+        finally
+        {
+            if (owned) decoded.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Runs the language model over <paramref name="tokenIds"/> as one sequence from position 0 (no template, no images)
+    /// and returns the logits of its last <paramref name="logitsToKeep"/> positions, or of every position with 0 (the
+    /// default): [kept positions, <c>Manifest.Decoder.VocabSize</c>] float32, row-major. For scoring text (log
+    /// probabilities, perplexity), choosing among answers, or comparing with a reference implementation; keep 1 for the
+    /// next-token distribution only, which also spares the language-model head over the other positions. Runs under the
+    /// model's compute lock, like a generation step.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="tokenIds"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An id outside the vocabulary, or <paramref name="logitsToKeep"/> negative or more than the ids.</exception>
+    /// <exception cref="ContextWindowExceededException">More ids than <see cref="ContextWindow"/>; nothing was run.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public Task<float[]> GetLogitsAsync(IReadOnlyList<int> tokenIds, int logitsToKeep = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tokenIds);
+        if (tokenIds.Count == 0) throw new ArgumentException("no token ids", nameof(tokenIds));
+        ArgumentOutOfRangeException.ThrowIfNegative(logitsToKeep);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(logitsToKeep, tokenIds.Count);
+        if (tokenIds.Count > ContextWindow)
+            throw new ContextWindowExceededException(tokenIds.Count, ContextWindow, $"{tokenIds.Count} token ids do not fit the context window of {ContextWindow}");
+        int[] ids = [.. tokenIds];
+        return RunExclusiveAsync(() =>
+        {
+            var embeds = new float[ids.Length * Embeddings.HiddenSize];
+            Embeddings.Lookup(ids, embeds);
+            using var cache = Language.CreateCache(ids.Length);
+            return Language.Forward(embeds, cache, logitsToKeep, cancellationToken);
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Tiles <paramref name="image"/> on the calling thread, then runs the tiles through the vision graph under the
+    /// compute lock. Returns the features and the time tiling took (the rest of the call is the vision encoder's).
+    /// </summary>
+    internal async Task<(ImageFeatures Features, TimeSpan Tiling)> EncodeAsync(DecodedImage image, DynamicTiler tiler, CancellationToken cancellationToken)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var grid = tiler.Plan(image.Width, image.Height);
+        int pixelCount = grid.TileCount * tiler.FloatsPerTile;
+        float[] pixels = ArrayPool<float>.Shared.Rent(pixelCount);
+        try
+        {
+            tiler.Tile(image, pixels.AsSpan(0, pixelCount), cancellationToken);
+            var tiling = Stopwatch.GetElapsedTime(start);
+            var features = new float[grid.TileCount * Vision.FeaturesPerTile];
+            await RunExclusiveAsync(() => Vision.Encode(pixels.AsMemory(0, pixelCount), grid.TileCount, features, cancellationToken), cancellationToken)
+                .ConfigureAwait(false);
+            return (new ImageFeatures(grid, Vision.TokensPerTile, Vision.HiddenSize, features), tiling);
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(pixels);
+        }
+    }
 
     internal PromptBuilder CreatePromptBuilder(string? systemPrompt) => new(Template, Manifest.Image.TokensPerTile, systemPrompt);
 

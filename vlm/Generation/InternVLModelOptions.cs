@@ -27,8 +27,15 @@ public sealed record InternVLModelOptions
     /// <summary>Precision used when an original checkpoint has to be converted.</summary>
     public Precision ConversionPrecision { get; init; } = Precision.Fp32;
 
-    /// <summary>When set, ONNX Runtime profiles every graph run into files starting with this path (for benchmarks).</summary>
-    internal string? ProfilingPrefix { get; init; }
+    /// <summary>
+    /// When set, ONNX Runtime profiles every run of every graph, for performance investigations (profiling slows runs
+    /// down). Each graph writes its own JSON trace (Chrome trace format, kernel times per node) named
+    /// <c>{ProfilingPrefix}-{graph}_{date}_{time}_{ms}.json</c>, where graph is <c>vision</c>, <c>decoder</c> (the decode
+    /// steps, and prompts too unless the folder has a prefill graph) or <c>prefill</c> (the prompts, for folders converted
+    /// with <c>int4-prefill8</c>). Each file is created when the model loads and is complete once the model is
+    /// disposed; the folder must exist. Example: <c>/tmp/profiles/run1</c> gives <c>/tmp/profiles/run1-vision_2026-01-31_12-00-00_123.json</c>.
+    /// </summary>
+    public string? ProfilingPrefix { get; init; }
 
     internal OrtSessionOptions SessionOptions() => new() { ExecutionProvider = ExecutionProvider, IntraOpThreads = IntraOpThreads, ProfilingPrefix = ProfilingPrefix };
 

@@ -65,8 +65,9 @@ internal sealed class OrtSession : IDisposable
             if (options.OptimizedModelPath is { } optimizedPath) sessionOptions.OptimizedModelFilePath = optimizedPath;
             if (options.ProfilingPrefix is { } prefix)
             {
-                sessionOptions.EnableProfiling = true;
+                // The prefix first: setting EnableProfiling passes the prefix of that moment to ORT.
                 sessionOptions.ProfileOutputPathPrefix = prefix;
+                sessionOptions.EnableProfiling = true;
             }
             string spinning = options.AllowSpinning ? "1" : "0";
             sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", spinning);

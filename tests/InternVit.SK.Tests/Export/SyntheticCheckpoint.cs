@@ -1,12 +1,13 @@
 using System.Text.Json.Nodes;
 using InternVit.SK.Export;
-using Writer = InternVit.SK.Export.SyntheticCheckpoint;
+using Writer = InternVit.SK.Cli.SyntheticCheckpoint;
 
 namespace InternVit.SK.Tests.Export;
 
 /// <summary>
-/// Small InternVL checkpoints in the original layout (the product's <see cref="Writer"/>, with the tiny checkpoint's
-/// tokenizer files) so tests can break one thing at a time: a config field, a tensor's presence or shape.
+/// Small InternVL checkpoints in the original layout — the CLI's <see cref="Writer"/> (which writes the bench's
+/// random-weight checkpoints) with the tiny checkpoint's tokenizer files — so tests can break one thing at a time: a
+/// config field, a tensor's presence or shape.
 /// </summary>
 internal static class SyntheticCheckpoint
 {

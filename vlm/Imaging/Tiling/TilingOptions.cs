@@ -6,8 +6,12 @@ public sealed record TilingOptions
     /// <summary>The most tiles a grid may have (the official code allows at most 40 here).</summary>
     public const int MaxSupportedTiles = 40;
 
-    /// <summary>Throws unless <paramref name="maxTiles"/> is null or in 1..<see cref="MaxSupportedTiles"/>.</summary>
-    internal static void CheckMaxTiles(int? maxTiles, string paramName)
+    /// <summary>
+    /// The one range check of a max-tiles value wherever it comes from (options, image inputs, requests, the CLI): throws
+    /// unless <paramref name="maxTiles"/> is null or in 1..<see cref="MaxSupportedTiles"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Out of range; the exception names <paramref name="paramName"/>.</exception>
+    public static void CheckMaxTiles(int? maxTiles, string paramName)
     {
         if (maxTiles is < 1 or > MaxSupportedTiles)
             throw new ArgumentOutOfRangeException(paramName, maxTiles, $"max tiles must be between 1 and {MaxSupportedTiles}");

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace InternVit.SK.IO;
+namespace InternVit.SK.Plugin;
 
 /// <summary>
 /// Opens a file for reading only when it is a regular file. A FIFO, socket or device named where an image is expected

@@ -1,14 +1,16 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using InternVit.SK.Checkpoints;
+using InternVit.SK.Export;
 
-namespace InternVit.SK.Export;
+namespace InternVit.SK.Cli;
 
 /// <summary>
 /// Writes InternVL checkpoints with seeded random weights in the original OpenGVLab layout (config.json,
 /// model.safetensors in BF16, a tokenizer), for benchmarks at real shapes (speed depends on shapes, not on weight
 /// values) and for tests that break one thing at a time. The tensors are exactly the ones the converter expects for the
-/// config; each is generated and streamed on its own, so a 2 GB checkpoint needs little memory.
+/// config (<see cref="ModelConverter.ExpectedTensors"/>); each is generated and streamed on its own, so a 2 GB
+/// checkpoint needs little memory.
 /// </summary>
 internal static class SyntheticCheckpoint
 {
@@ -90,8 +92,7 @@ internal static class SyntheticCheckpoint
     {
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "config.json"), config.ToJsonString(new() { WriteIndented = true }));
-        var parsed = InternVLConfig.Load(directory);
-        var tensors = new InternVitGraph(parsed).ExpectedWeights().Concat(new Qwen2Graph(parsed.LlmConfig).ExpectedWeights()).ToList();
+        var tensors = ModelConverter.ExpectedTensors(directory).ToList();
         if (editTensors is not null) tensors = editTensors(tensors);
         var random = new Random(seed);
         var entries = tensors.Select(t => new SafetensorsEntry(t.Name, SafetensorsDtype.BF16, t.Shape, stream =>
@@ -184,8 +185,16 @@ internal static class SyntheticCheckpoint
         for (int start = 0; start < values.Length; start += buffer.Length)
         {
             int n = Math.Min(buffer.Length, values.Length - start);
-            for (int i = 0; i < n; i++) buffer[i] = BFloat16.FromSingle(values[start + i]);
+            for (int i = 0; i < n; i++) buffer[i] = ToBFloat16(values[start + i]);
             stream.Write(MemoryMarshal.AsBytes(buffer.AsSpan(0, n)));
         }
+    }
+
+    /// <summary>float32 → bfloat16 bits, rounding to nearest, ties to even (as PyTorch does).</summary>
+    private static ushort ToBFloat16(float value)
+    {
+        if (float.IsNaN(value)) return 0x7FC0;
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        return (ushort)((bits + ((bits >> 16) & 1) + 0x7FFF) >> 16);
     }
 }
