@@ -61,7 +61,7 @@ if (planner is not null)
         foreach (var item in message.Items)
             Console.WriteLine(item switch
             {
-                Microsoft.SemanticKernel.FunctionCallContent call => $"> {call.PluginName}_{call.FunctionName}({string.Join(", ", (call.Arguments ?? []).Select(a => $"{a.Key}: {a.Value}"))})",
+                Microsoft.SemanticKernel.FunctionCallContent call => $"> {(call.PluginName is { } plugin ? plugin + "_" : "")}{call.FunctionName}({string.Join(", ", (call.Arguments ?? []).Select(a => $"{a.Key}: {a.Value}"))})",
                 Microsoft.SemanticKernel.FunctionResultContent result => $"< {result.Result}",
                 _ => item.ToString(),
             });
