@@ -25,7 +25,10 @@ public sealed class KernelMcpTests(ConvertedTinyModel tiny)
             Command = "dotnet",
             Arguments = [cli, "mcp", tiny.Directory, "--allow-image-root", images],
             StandardErrorLines = line => { lock (stderr) stderr.Add(line); },
-        }));
+        }),
+        // The server loads the model before it answers; on a busy machine that outlasts the client's 5 s server/discover
+        // probe, after which the client falls back to initialize, which a server already on 2026-07-28 refuses.
+        new McpClientOptions { DiscoverProbeTimeout = Timeout.InfiniteTimeSpan });
         var tools = await client.ListToolsAsync();
 
         var kernel = new Kernel();
