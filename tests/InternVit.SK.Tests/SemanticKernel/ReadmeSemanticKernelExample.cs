@@ -28,6 +28,7 @@ Console.WriteLine(answer.Content);
 // The plugin's functions (vision_extract_text and so on for a planner with FunctionChoiceBehavior.Auto()), called directly.
 var text = await kernel.InvokeAsync("vision", "extract_text", new KernelArguments { ["image"] = "receipt_576x1400.png" });
 Console.WriteLine(text); // {"text":"...","lines":[...],"usage":{...}}
+(kernel.Services as IDisposable)?.Dispose(); // the test's process goes on: disposing the services disposes the model // not in README
 return (answer.Content!, text.ToString()); // not in README
 } // not in README
 } // not in README
