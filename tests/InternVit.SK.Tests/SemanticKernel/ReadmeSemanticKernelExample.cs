@@ -2,7 +2,6 @@ using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 
 namespace InternVit.SK.Tests.SemanticKernel; // not in README
-
 // The README's Semantic Kernel example: this file without the lines marked "not in README" (ReadmeTests checks that). // not in README
 internal static class ReadmeSemanticKernelExample // not in README
 { // not in README
