@@ -82,9 +82,9 @@ public static class InternVLKernelBuilderExtensions
     /// <summary>
     /// Adds the vision tools of the model registered under <paramref name="serviceId"/> (by <c>AddInternVLChatCompletion</c>)
     /// as a kernel plugin: <c>describe_image</c>, <c>ask_image</c>, <c>extract_text</c>, <c>answer_document_question</c>
-    /// and <c>locate</c>, which Semantic Kernel's function calling offers a planner as <c>vision_describe_image</c> and so on. They read images under the
-    /// registration's <see cref="InternVLKernelOptions"/> policy (allowed folders, hosts, sizes) and spend its
-    /// <see cref="InternVLKernelOptions.MaxOutputTokens"/> per call.
+    /// and <c>locate</c>, which Semantic Kernel's function calling offers a planner as <c>vision_describe_image</c> and so
+    /// on. They read images under the registration's <see cref="InternVLKernelOptions"/> policy (allowed folders, hosts,
+    /// sizes) and spend its <see cref="InternVLKernelOptions.MaxOutputTokens"/> per call.
     /// </summary>
     /// <param name="plugins">The kernel builder's plugins.</param>
     /// <param name="serviceId">The service key the model was registered under.</param>
