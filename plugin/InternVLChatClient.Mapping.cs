@@ -20,6 +20,8 @@ public sealed partial class InternVLChatClient
     /// <summary><see cref="UsageDetails.AdditionalCounts"/> key: image tokens of the prompt.</summary>
     public const string ImageTokensCount = "image_tokens";
 
+    private const string AnyImageMediaType = "image/*";
+
     /// <summary>A chat transcript as an InternVL conversation: system prompt, answered turns, and the question to answer.</summary>
     internal sealed record Request(string? SystemPrompt, IReadOnlyList<ConversationTurn> History, string Question, IReadOnlyList<ImageInput> Images);
 
@@ -91,7 +93,9 @@ public sealed partial class InternVLChatClient
                 case UriContent uri:
                     if (!uri.Uri.IsAbsoluteUri || !uri.Uri.IsFile)
                         throw new NotSupportedException($"image URIs with scheme '{(uri.Uri.IsAbsoluteUri ? uri.Uri.Scheme : "relative")}' are not supported: only file: URIs under the allowed roots; download other images and pass them as DataContent");
-                    CheckImageMediaType(uri.MediaType, "uri");
+                    // "image/*": an image of unstated format (what Semantic Kernel gives an ImageContent with a URI and no
+                    // MIME type); the decoder tells the format from the bytes and refuses what it cannot read.
+                    if (!uri.MediaType.Equals(AnyImageMediaType, StringComparison.OrdinalIgnoreCase)) CheckImageMediaType(uri.MediaType, "uri");
                     user.Images.Add(ImageInput.FromBytes(await _sources.ReadFileAsync(uri.Uri, cancellationToken).ConfigureAwait(false)));
                     break;
                 default:

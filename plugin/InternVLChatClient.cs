@@ -85,7 +85,9 @@ public sealed partial class InternVLChatClient : IChatClient
     /// <item>a user turn's images fill the <c>&lt;image&gt;</c> placeholders of its text in order; a text without
     /// placeholders gets them prepended as the official <c>chat()</c> does (<c>Image-1: &lt;image&gt;\n</c>... for several);</item>
     /// <item>the last message must be from the user; tool messages, function calls, audio and media types other than
-    /// PNG, JPEG, WebP, GIF and BMP are refused with a <see cref="NotSupportedException"/> naming them.</item>
+    /// PNG, JPEG, WebP, GIF and BMP are refused with a <see cref="NotSupportedException"/> naming them (a <c>file:</c>
+    /// <see cref="UriContent"/> may say <c>image/*</c>, as Semantic Kernel's <c>ImageContent</c> without a MIME type does:
+    /// the bytes tell the format).</item>
     /// </list>
     /// Options: MaxOutputTokens, Temperature, TopP, TopK, Seed and StopSequences map to the generation options;
     /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40) and <c>"repetition_penalty"</c>.

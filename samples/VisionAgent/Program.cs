@@ -6,7 +6,8 @@
 // planner here is a scripted stand-in for a real planner model (any IChatClient: OpenAI, Ollama, ...): it answers with
 // tool calls whose arguments are JSON text, exactly what a model's function-calling output becomes, and the loop
 // looks each tool up by name among the AIFunctions and invokes it. With Semantic Kernel the same functions become a
-// plugin: kernel.Plugins.AddFromFunctions("vision", tools.Select(t => t.AsKernelFunction())).
+// kernel plugin (InternVit.SK.SemanticKernel's AddInternVLVision: samples/SemanticKernelVision), and with the Agent
+// Framework an agent's tools (samples/AgentVision).
 using System.Text.Json;
 using InternVit.SK.Generation;
 using InternVit.SK.Plugin;
