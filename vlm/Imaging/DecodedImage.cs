@@ -1,22 +1,38 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 
 namespace InternVit.SK.Imaging;
 
 /// <summary>
-/// A decoded image as 8-bit RGB, rows top to bottom, 3 bytes per pixel, no padding (HWC). The pixels live in a
-/// pooled buffer: dispose the image to give it back; its spans are valid until then.
+/// A decoded image as 8-bit RGB, rows top to bottom, 3 bytes per pixel, no padding (HWC). Dispose the image to give
+/// its memory back; its spans are valid until then. Small images live in a pooled array; large ones in native memory
+/// that is returned to the system on dispose (see <see cref="PooledBytesLimit"/>).
 /// </summary>
-public sealed class DecodedImage : IDisposable
+public sealed unsafe class DecodedImage : IDisposable
 {
-    private byte[]? _buffer;
+    /// <summary>
+    /// The largest buffer taken from <see cref="ArrayPool{T}.Shared"/>. The shared pool keeps arrays of up to 1 GiB
+    /// per thread and per core once returned, so a few 100-megapixel images (400 MB of RGBA each) left the server holding
+    /// gigabytes while idle; larger buffers are allocated natively and freed on dispose (glibc maps them on their own).
+    /// </summary>
+    internal const int PooledBytesLimit = 4 << 20;
+
+    private byte[]? _pooled;
+    private nint _native;
+    private readonly int _capacity;
 
     private DecodedImage(int width, int height, ImageFormat? format, int bytesPerPixel)
     {
         Width = width;
         Height = height;
         SourceFormat = format;
-        _buffer = ArrayPool<byte>.Shared.Rent(checked(width * height * bytesPerPixel));
+        _capacity = checked(width * height * bytesPerPixel);
+        if (_capacity <= PooledBytesLimit) _pooled = ArrayPool<byte>.Shared.Rent(_capacity);
+        else _native = (nint)NativeMemory.Alloc((nuint)_capacity);
     }
+
+    /// <summary>Frees native pixel memory of an image that was never disposed.</summary>
+    ~DecodedImage() => FreeNative();
 
     /// <summary>Width in pixels.</summary>
     public int Width { get; }
@@ -30,7 +46,7 @@ public sealed class DecodedImage : IDisposable
     /// <summary>The RGB pixels, <c>Width * Height * 3</c> bytes. Valid until <see cref="Dispose"/>.</summary>
     public ReadOnlySpan<byte> Pixels => Buffer;
 
-    internal Span<byte> Buffer => (_buffer ?? throw new ObjectDisposedException(nameof(DecodedImage))).AsSpan(0, Width * Height * 3);
+    internal Span<byte> Buffer => Workspace(Width * Height * 3);
 
     /// <summary>Copies raw RGB pixels (HWC, 3 bytes per pixel, rows top to bottom) into a new image.</summary>
     public static DecodedImage FromRgb24(int width, int height, ReadOnlySpan<byte> rgb)
@@ -52,12 +68,26 @@ public sealed class DecodedImage : IDisposable
     internal static DecodedImage Allocate(int width, int height, ImageFormat? format, int bytesPerPixel) => new(width, height, format, bytesPerPixel);
 
     /// <summary>The first <paramref name="length"/> bytes of the buffer, which may exceed <see cref="Buffer"/>.</summary>
-    internal Span<byte> Workspace(int length) => (_buffer ?? throw new ObjectDisposedException(nameof(DecodedImage))).AsSpan(0, length);
+    internal Span<byte> Workspace(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, _capacity);
+        if (_pooled is { } pooled) return pooled.AsSpan(0, length);
+        if (_native != 0) return new Span<byte>((void*)_native, length);
+        throw new ObjectDisposedException(nameof(DecodedImage));
+    }
 
-    /// <summary>Returns the pixel buffer to the pool.</summary>
+    /// <summary>Gives the pixel memory back: to the pool, or to the system for a large image.</summary>
     public void Dispose()
     {
-        var buffer = Interlocked.Exchange(ref _buffer, null);
-        if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        var pooled = Interlocked.Exchange(ref _pooled, null);
+        if (pooled is not null) ArrayPool<byte>.Shared.Return(pooled);
+        FreeNative();
+        GC.SuppressFinalize(this);
+    }
+
+    private void FreeNative()
+    {
+        nint native = Interlocked.Exchange(ref _native, 0);
+        if (native != 0) NativeMemory.Free((void*)native);
     }
 }
