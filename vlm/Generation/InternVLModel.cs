@@ -270,7 +270,7 @@ public sealed class InternVLModel : IDisposable
         long start = Stopwatch.GetTimestamp();
         var grid = tiler.Plan(image.Width, image.Height);
         int pixelCount = grid.TileCount * tiler.FloatsPerTile;
-        float[] pixels = ArrayPool<float>.Shared.Rent(pixelCount);
+        float[] pixels = IO.RequestBuffers.Floats.Rent(pixelCount);
         try
         {
             tiler.Tile(image, pixels.AsSpan(0, pixelCount), cancellationToken);
@@ -282,7 +282,7 @@ public sealed class InternVLModel : IDisposable
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(pixels);
+            IO.RequestBuffers.Floats.Return(pixels);
         }
     }
 

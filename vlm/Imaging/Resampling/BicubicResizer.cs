@@ -56,7 +56,7 @@ internal static unsafe class BicubicResizer
             // Only the source rows some output row reads go through the horizontal pass (as in Pillow).
             int first = rows.Bounds[0];
             int last = rows.Bounds[2 * height - 2] + rows.Bounds[2 * height - 1];
-            byte[] temporary = ArrayPool<byte>.Shared.Rent((last - first) * rowBytes);
+            byte[] temporary = IO.RequestBuffers.Bytes.Rent((last - first) * rowBytes);
             try
             {
                 fixed (byte* tmp = temporary)
@@ -69,7 +69,7 @@ internal static unsafe class BicubicResizer
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(temporary);
+                IO.RequestBuffers.Bytes.Return(temporary);
             }
         }
     }

@@ -118,7 +118,7 @@ public sealed class DynamicTiler
         int size = Options.ImageSize;
         int width = grid.Columns * size, height = grid.Rows * size;
         int stride = width * 3;
-        byte[] resized = ArrayPool<byte>.Shared.Rent(checked(width * height * 3));
+        byte[] resized = IO.RequestBuffers.Bytes.Rent(checked(width * height * 3));
         try
         {
             BicubicResizer.Resize(image.Pixels, image.Width, image.Height, resized, width, height, cancellation);
@@ -136,7 +136,7 @@ public sealed class DynamicTiler
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(resized);
+            IO.RequestBuffers.Bytes.Return(resized);
         }
     }
 
