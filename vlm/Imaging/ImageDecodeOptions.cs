@@ -9,7 +9,12 @@ public sealed record ImageDecodeOptions
     /// <summary>Largest accepted encoded input, in bytes.</summary>
     public long MaxEncodedBytes { get; init; } = 64L << 20;
 
-    /// <summary>Largest accepted width × height, checked from the header before any pixel buffer is allocated.</summary>
+    /// <summary>
+    /// Largest accepted width × height, checked from the header before any pixel buffer is allocated. Default 100
+    /// million pixels (a 200-megapixel phone photo is refused): a decode holds 4 bytes per pixel while it runs, 400 MB at
+    /// the limit, and gives it back when the image is disposed; lower it where several large images may decode at once
+    /// on a machine of a few GB.
+    /// </summary>
     public long MaxPixels { get; init; } = 100_000_000;
 
     /// <summary>
