@@ -225,5 +225,9 @@ public sealed class ChatPageTests(ConvertedTinyModel tiny)
         }
         // No internvl_timings in this usage: the line shows just the token count.
         Assert.Equal("20 tokens", (await page.InnerTextAsync(".assistant .timings")).Trim());
+
+        // Four numbers in brackets without <box> or [[ are not a grounding answer: no boxes.
+        Assert.Equal(2, await page.EvaluateAsync<int>("() => parseBoxes('x [[1, 2, 3, 4]]').length + parseBoxes('<box>[5, 6, 7, 8]</box>').length"));
+        Assert.Equal(0, await page.EvaluateAsync<int>("() => parseBoxes('the list [1, 2, 3, 4] has four numbers').length"));
     }
 }
