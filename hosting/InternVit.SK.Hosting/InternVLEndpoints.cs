@@ -131,10 +131,12 @@ public static class InternVLEndpoints
             context.Response.Headers.CacheControl = "no-cache";
             var updates = new List<ChatResponseUpdate>();
             bool first = true;
+            double? firstTokenMs = null;
             await foreach (var update in client.GetStreamingResponseAsync(request.Messages, request.Options, cancellationToken))
             {
                 updates.Add(update);
                 string text = update.Text;
+                if (text.Length > 0) firstTokenMs ??= clock.Elapsed.TotalMilliseconds;
                 if (text.Length == 0 && !first) continue;
                 var delta = new JsonObject { ["content"] = text };
                 if (first) delta["role"] = "assistant";
@@ -143,7 +145,13 @@ public static class InternVLEndpoints
             }
             var whole = updates.ToChatResponse();
             await WriteEvent(context, OpenAiProtocol.Chunk(id, created, info.ModelId, new JsonObject(), OpenAiProtocol.FinishReason(whole.FinishReason)), cancellationToken);
-            if (request.IncludeUsage) await WriteEvent(context, OpenAiProtocol.UsageChunk(id, created, info.ModelId, whole.Usage), cancellationToken);
+            if (request.IncludeUsage)
+            {
+                var usageChunk = OpenAiProtocol.UsageChunk(id, created, info.ModelId, whole.Usage);
+                usageChunk["usage"]!["internvl_timings"] = OpenAiProtocol.Timings(whole.Usage, firstTokenMs, clock.Elapsed.TotalMilliseconds,
+                    client.GetService<Plugin.InternVLChatClient>()?.Model.Manifest.Image.TokensPerTile);
+                await WriteEvent(context, usageChunk, cancellationToken);
+            }
             await context.Response.WriteAsync("data: [DONE]\n\n", cancellationToken);
             await context.Response.Body.FlushAsync(cancellationToken);
             Log(logger, whole.Usage, clock, stream: true);

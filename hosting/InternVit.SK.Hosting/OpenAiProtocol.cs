@@ -250,6 +250,24 @@ internal static class OpenAiProtocol
         ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finishReason }),
     };
 
+    /// <summary>
+    /// The non-standard <c>internvl_timings</c> of a stream's usage chunk: <c>time_to_first_token_ms</c> (from the request's
+    /// arrival, queueing and the vision pass included), <c>tokens_per_second</c> (the completion tokens after the first over
+    /// the time after it; null under two tokens) and <c>image_tiles</c> (the prompt's image tokens over the tokens per tile).
+    /// </summary>
+    public static JsonObject Timings(UsageDetails? usage, double? firstTokenMs, double totalMs, int? tokensPerTile)
+    {
+        long completion = usage?.OutputTokenCount ?? 0;
+        long? imageTokens = usage?.AdditionalCounts is { } counts && counts.TryGetValue(Plugin.InternVLChatClient.ImageTokensCount, out long n) ? n : null;
+        double? rate = firstTokenMs is double first && completion > 1 && totalMs > first ? Math.Round((completion - 1) / ((totalMs - first) / 1000), 2) : null;
+        return new JsonObject
+        {
+            ["time_to_first_token_ms"] = firstTokenMs is double f ? Math.Round(f, 1) : null,
+            ["tokens_per_second"] = rate,
+            ["image_tiles"] = imageTokens is long tokens && tokensPerTile is int perTile and > 0 ? tokens / perTile : null,
+        };
+    }
+
     public static JsonObject UsageChunk(string id, long created, string model, UsageDetails? usage) => new()
     {
         ["id"] = id,

@@ -240,6 +240,47 @@ public sealed class OpenAiServerTests(ConvertedTinyModel tiny)
     }
 
     [Fact]
+    public async Task The_streams_usage_chunk_carries_internvl_timings_with_the_image_tiles()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        var golden = Generation.GenerationGoldenTests.Case("two_images").Golden;
+        JsonObject ImagePart(string file, string type) => new()
+        {
+            ["type"] = "image_url",
+            ["image_url"] = new JsonObject { ["url"] = $"data:{type};base64," + Convert.ToBase64String(Image(file)) },
+        };
+        using var response = await http.PostAsync("v1/chat/completions", JsonContent.Create(new JsonObject
+        {
+            ["model"] = "model",
+            ["stream"] = true,
+            ["stream_options"] = new JsonObject { ["include_usage"] = true },
+            ["max_tokens"] = 24,
+            ["messages"] = new JsonArray(new JsonObject
+            {
+                ["role"] = "user",
+                ["content"] = new JsonArray(
+                    new JsonObject { ["type"] = "text", ["text"] = "Image-1: <image>\nImage-2: <image>\nDescribe the two images." },
+                    ImagePart("exact_448x448.png", "image/png"), ImagePart("photo_webp_800x450.webp", "image/webp")),
+            }),
+        }));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
+            .Select(e => e.Trim()["data: ".Length..]).Where(e => e != "[DONE]").Select(e => JsonNode.Parse(e)!).ToList();
+        Assert.Equal(TwoImagesText, string.Concat(events.Select(e => (string?)e["choices"]!.AsArray().FirstOrDefault()?["delta"]?["content"])));
+        var usage = events.Last()["usage"]!;
+        Assert.Equal(24, (int)usage["completion_tokens"]!);
+        Assert.Equal((int)golden["seq_len"]!, (int)usage["prompt_tokens"]!);
+        var timings = usage["internvl_timings"]!;
+        Assert.Equal(golden["num_patches_list"]!.AsArray().Sum(n => (int)n!), (int)timings["image_tiles"]!);
+        double ttft = (double)timings["time_to_first_token_ms"]!, rate = (double)timings["tokens_per_second"]!;
+        Assert.InRange(ttft, 0.1, 60_000);
+        Assert.InRange(rate, 0.1, 1_000_000);
+        // Only the usage chunk has a usage.
+        Assert.Single(events, e => e["usage"] is not null);
+    }
+
+    [Fact]
     public async Task A_wrong_or_missing_key_is_a_401_and_the_right_one_works()
     {
         await using var server = await TinyServer.StartAsync(tiny.Directory, o => o.ApiKey = "s3cret");
