@@ -51,6 +51,25 @@ internal static class JpegMarkers
         }
     }
 
+    /// <summary>
+    /// Whether the frame is progressive (SOF2, SOF6, SOF10, SOF14), read from the header segments before the first scan;
+    /// true as well when the header cannot be read, so that such data takes the one-pass decode.
+    /// </summary>
+    public static bool IsProgressive(ReadOnlySpan<byte> jpeg)
+    {
+        int position = 2; // after SOI
+        while (position + 4 <= jpeg.Length && jpeg[position] == 0xFF)
+        {
+            byte marker = jpeg[position + 1];
+            if (marker == 0xFF) { position++; continue; }                       // fill byte
+            if (marker is >= 0xC0 and <= 0xCF and not 0xC4 and not 0xC8 and not 0xCC)
+                return marker is 0xC2 or 0xC6 or 0xCA or 0xCE;                   // the frame header
+            if (marker == 0xDA) return true;                                      // a scan before any frame header
+            position += 2 + BinaryPrimitives.ReadUInt16BigEndian(jpeg[(position + 2)..]);
+        }
+        return true;
+    }
+
     /// <summary>Whether the data ends with an EOI marker (a damaged file usually still does; a cut-off one does not).</summary>
     public static bool EndsWithEndOfImage(ReadOnlySpan<byte> jpeg) => jpeg.EndsWith((ReadOnlySpan<byte>)[0xFF, 0xD9]);
 }
