@@ -17,6 +17,12 @@ public sealed partial class InternVLChatClient
     /// <summary><see cref="ChatOptions.AdditionalProperties"/> key: the HF repetition penalty (1 = off).</summary>
     public const string RepetitionPenaltyProperty = "repetition_penalty";
 
+    /// <summary>
+    /// <see cref="ChatOptions.AdditionalProperties"/> key: InternVL3.5's thinking mode (<see cref="GenerationOptions.Thinking"/>),
+    /// true or false (a bool, a JSON boolean or the string "true"/"false"); the name vLLM and Qwen3 use in <c>chat_template_kwargs</c>.
+    /// </summary>
+    public const string ThinkingProperty = "enable_thinking";
+
     /// <summary><see cref="UsageDetails.AdditionalCounts"/> key: image tokens of the prompt.</summary>
     public const string ImageTokensCount = "image_tokens";
 
@@ -51,7 +57,8 @@ public sealed partial class InternVLChatClient
             }
             else if (message.Role == ChatRole.Assistant)
             {
-                string answer = TextOf(message);
+                // As the conversation would have recorded it: reasoning (TextReasoningContent) back inside <think>…</think>.
+                string answer = ThinkingMode.HistoryAnswer(ReasoningOf(message), TextOf(message));
                 if (user is not null)
                 {
                     var (question, images) = Close(user);
@@ -124,7 +131,16 @@ public sealed partial class InternVLChatClient
         return text.ToString();
     }
 
-    /// <summary>Appends a text content; usage and reasoning (bookkeeping of an earlier response) are skipped; false for anything else.</summary>
+    /// <summary>The reasoning of an assistant message: its <see cref="TextReasoningContent"/> texts joined; null when it has none.</summary>
+    private static string? ReasoningOf(ChatMessage message)
+    {
+        string? reasoning = null;
+        foreach (var content in message.Contents)
+            if (content is TextReasoningContent r) reasoning = reasoning is null ? r.Text ?? "" : reasoning + r.Text;
+        return reasoning;
+    }
+
+    /// <summary>Appends a text content; usage and reasoning (read apart by <see cref="ReasoningOf"/>) are skipped; false for anything else.</summary>
     private static bool AppendText(StringBuilder text, AIContent content)
     {
         if (content is TextContent t) text.Append(t.Text);
@@ -169,6 +185,21 @@ public sealed partial class InternVLChatClient
             },
             StopSequences = options?.StopSequences?.ToArray() ?? [],
             MaxTiles = maxTiles,
+            Thinking = Boolean(options, ThinkingProperty) ?? false,
+        };
+    }
+
+    /// <summary>A boolean additional property: a bool, a JSON boolean or the string "true"/"false" (any case).</summary>
+    private static bool? Boolean(ChatOptions? options, string key)
+    {
+        if (options?.AdditionalProperties is not { } properties || !properties.TryGetValue(key, out object? value) || value is null) return null;
+        return value switch
+        {
+            bool b => b,
+            JsonElement { ValueKind: JsonValueKind.True } => true,
+            JsonElement { ValueKind: JsonValueKind.False } => false,
+            string s when bool.TryParse(s, out bool parsed) => parsed,
+            _ => throw new ArgumentException($"the additional property '{key}' must be true or false, not {value.GetType().Name} '{value}'"),
         };
     }
 

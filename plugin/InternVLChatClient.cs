@@ -74,7 +74,9 @@ public sealed partial class InternVLChatClient : IChatClient
         GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken);
 
     /// <summary>
-    /// Answers the last user message as a stream of updates, one per generated token; the last update carries
+    /// Answers the last user message as a stream of updates, one per generated token: an answer that opens with a
+    /// <c>&lt;think&gt;…&lt;/think&gt;</c> block streams its reasoning first as <see cref="TextReasoningContent"/> updates,
+    /// then the answer as <see cref="TextContent"/> updates (so <see cref="ChatResponse.Text"/> is the answer alone); the last update carries
     /// <see cref="UsageContent"/> (input, output and total tokens; image tokens under <c>"image_tokens"</c>) and the
     /// <see cref="ChatFinishReason"/>. Messages map to an InternVL conversation:
     /// <list type="bullet">
@@ -82,6 +84,9 @@ public sealed partial class InternVLChatClient : IChatClient
     /// (none: the model's own system message);</item>
     /// <item>consecutive user messages merge into one turn (texts joined by new lines, images in order); each
     /// assistant message answers the user turn before it, and earlier turns keep their images;</item>
+    /// <item>an assistant message's <see cref="TextReasoningContent"/> goes back into the history as the conversation
+    /// keeps it (<see cref="ThinkingMode.HistoryAnswer"/>: <c>&lt;think&gt;{reasoning}&lt;/think&gt;\n\n{answer}</c>, stripped; an
+    /// answer without reasoning is stripped), so a response fed back gives the prompt a <see cref="Conversation"/> would build;</item>
     /// <item>a user turn's images fill the <c>&lt;image&gt;</c> placeholders of its text in order; a text without
     /// placeholders gets them prepended as the official <c>chat()</c> does (<c>Image-1: &lt;image&gt;\n</c>... for several);</item>
     /// <item>the last message must be from the user; tool messages, function calls, audio and media types other than
@@ -90,7 +95,9 @@ public sealed partial class InternVLChatClient : IChatClient
     /// the bytes tell the format).</item>
     /// </list>
     /// Options: MaxOutputTokens, Temperature, TopP, TopK, Seed and StopSequences map to the generation options;
-    /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40) and <c>"repetition_penalty"</c>.
+    /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40), <c>"repetition_penalty"</c> and
+    /// <c>"enable_thinking"</c> (<see cref="ThinkingProperty"/>: InternVL3.5's thinking system prompt, ahead of the
+    /// request's own system prompt if it has one; see <see cref="ThinkingMode.SystemMessage"/>).
     /// <see cref="ChatOptions.ModelId"/> is ignored (one client serves one model; responses carry its id).
     /// <see cref="ChatOptions.Tools"/> are ignored: InternVL has no tool-call format, so the client never emits or
     /// invokes function calls; a <see cref="ChatToolMode.RequireAny"/> tool mode and JSON response formats are refused.
@@ -110,29 +117,26 @@ public sealed partial class InternVLChatClient : IChatClient
         await foreach (var update in conversation.StreamAsync(request.Question, request.Images, generation, cancellationToken).ConfigureAwait(false))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            // Reasoning pieces all come before the first answer piece; one step may end the one and start the other. The
+            // final step carries what the detokenizer, the stop matcher and the reasoning split still held, then the usage.
+            if (update.Reasoning.Length > 0) yield return Update([new TextReasoningContent(update.Reasoning)]);
+            if (update.Text.Length > 0) yield return Update([new TextContent(update.Text)]);
             if (update.Result is { } result)
             {
-                yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(ToUsage(result.Usage))])
-                {
-                    ResponseId = responseId,
-                    MessageId = messageId,
-                    CreatedAt = createdAt,
-                    ModelId = Metadata.DefaultModelId,
-                    FinishReason = ToFinishReason(result.FinishReason),
-                    RawRepresentation = result,
-                };
-            }
-            else if (update.Text.Length > 0)
-            {
-                yield return new ChatResponseUpdate(ChatRole.Assistant, update.Text)
-                {
-                    ResponseId = responseId,
-                    MessageId = messageId,
-                    CreatedAt = createdAt,
-                    ModelId = Metadata.DefaultModelId,
-                };
+                var last = Update([new UsageContent(ToUsage(result.Usage))]);
+                last.FinishReason = ToFinishReason(result.FinishReason);
+                last.RawRepresentation = result;
+                yield return last;
             }
         }
+
+        ChatResponseUpdate Update(IList<AIContent> contents) => new(ChatRole.Assistant, contents)
+        {
+            ResponseId = responseId,
+            MessageId = messageId,
+            CreatedAt = createdAt,
+            ModelId = Metadata.DefaultModelId,
+        };
     }
 
     /// <summary>

@@ -32,6 +32,10 @@ public sealed class Conversation
 
     internal PromptBuilder Prompts { get; }
 
+    /// <summary>The prompt builder of a turn: the conversation's, or with thinking, one with the thinking system message.</summary>
+    internal PromptBuilder PromptsFor(GenerationOptions options) =>
+        options.Thinking ? Model.CreatePromptBuilder(ThinkingMode.SystemMessage(SystemPrompt)) : Prompts;
+
     /// <summary>The model answering.</summary>
     public InternVLModel Model { get; }
 
@@ -41,11 +45,17 @@ public sealed class Conversation
     /// <summary>The turns so far.</summary>
     public IReadOnlyList<ConversationTurn> History => _turns.AsReadOnly();
 
-    /// <summary>Adds an exchange that happened elsewhere (e.g. replayed from a chat transcript).</summary>
+    /// <summary>
+    /// Adds an exchange that happened elsewhere (e.g. replayed from a chat transcript). With <paramref name="reasoning"/>
+    /// (the reasoning of a thinking-mode answer, <see cref="GenerationResult.Reasoning"/>), the answer is recorded as
+    /// <see cref="ThinkingMode.HistoryAnswer"/> makes it, the form a generated turn is recorded in; without, as given.
+    /// </summary>
     /// <exception cref="ArgumentException">The question's placeholders do not match its images, or a text holds a reserved token.</exception>
-    public void AddTurn(string question, IReadOnlyList<ImageInput>? images, string answer)
+    public void AddTurn(string question, IReadOnlyList<ImageInput>? images, string answer, string? reasoning = null)
     {
         images ??= [];
+        ArgumentNullException.ThrowIfNull(answer);
+        if (reasoning is not null) answer = ThinkingMode.HistoryAnswer(reasoning, answer);
         CheckQuestion(question, images.Count);
         Model.RefuseReservedTokens(answer, "an answer", allowImagePlaceholders: false);
         if (Volatile.Read(ref _busy) != 0) throw new InvalidOperationException("this conversation is generating; add turns before or after");
@@ -81,17 +91,31 @@ public sealed class Conversation
         {
             string question = WithPlaceholders(text, images.Count);
             var generator = new Generator(this, question, images, options);
+            var splitter = new ReasoningSplitter();
             bool recorded = false;
             try
             {
                 await foreach (var update in generator.RunAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    if (update.Result is not null)
+                    if (update.Result is { } result)
                     {
-                        _turns.Add(new ConversationTurn(generator.Question, images, Prompts.ExtractResponse(update.Result.Text)));
+                        // The last piece, then whatever the splitter still holds. The result is the split of the whole
+                        // text, which the streamed pieces add up to (the split does not depend on where pieces end).
+                        var (r, a) = splitter.Push(update.Text);
+                        var (rest, tail) = splitter.Flush();
+                        var (wholeReasoning, answer) = ReasoningSplitter.Split(result.Text);
+                        var split = result with { Text = answer, Reasoning = wholeReasoning };
+                        _turns.Add(new ConversationTurn(generator.Question, images, split.Reasoning is null
+                            ? Prompts.ExtractResponse(split.Text)
+                            : ThinkingMode.HistoryAnswer(split.Reasoning, Prompts.ExtractResponse(split.Text))));
                         recorded = true;
+                        yield return new GenerationUpdate(a + tail, null, split) { Reasoning = r + rest };
                     }
-                    yield return update;
+                    else
+                    {
+                        var (r, a) = splitter.Push(update.Text);
+                        yield return update.Text.Length == a.Length && r.Length == 0 ? update : new GenerationUpdate(a, update.TokenId, null) { Reasoning = r };
+                    }
                 }
             }
             finally

@@ -20,6 +20,16 @@ public sealed record GenerationOptions
     /// <summary>Most tiles for images of this turn without their own limit (null: the model's default).</summary>
     public int? MaxTiles { get; init; }
 
+    /// <summary>
+    /// InternVL3.5's thinking mode: the prompt's system message becomes <see cref="ThinkingMode.SystemPrompt"/> (the
+    /// conversation's own system prompt, if it has one, follows it after a new line; see <see cref="ThinkingMode.SystemMessage"/>),
+    /// so the model reasons inside <c>&lt;think&gt;…&lt;/think&gt;</c> before answering. The reasoning comes apart from the
+    /// answer (<see cref="GenerationResult.Reasoning"/>, <see cref="GenerationUpdate.Reasoning"/>) whether this is set or not.
+    /// It applies to the prompt of this turn (the whole history is rendered under that system message, as <c>chat()</c>
+    /// renders it under the model's <c>system_message</c>). Default false.
+    /// </summary>
+    public bool Thinking { get; init; }
+
     /// <summary>How images are decoded (limits, EXIF orientation, alpha).</summary>
     public Imaging.ImageDecodeOptions? ImageDecoding { get; init; }
 

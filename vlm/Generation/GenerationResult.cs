@@ -32,22 +32,42 @@ public sealed record GenerationTimings(TimeSpan Preprocess, TimeSpan Vision, Tim
         completionTokens > 1 && Decode > TimeSpan.Zero ? (completionTokens - 1) / Decode.TotalSeconds : 0;
 }
 
-/// <summary>The answer to one user turn.</summary>
-/// <param name="Text">The generated text (special tokens and stop strings removed).</param>
+/// <summary>
+/// The answer to one user turn. An output that opens with a <c>&lt;think&gt;…&lt;/think&gt;</c> block (InternVL3.5's
+/// thinking mode, <see cref="GenerationOptions.Thinking"/>) comes in two parts: <see cref="Reasoning"/>, the text inside
+/// the block, and <see cref="Text"/>, the answer after it. Without such a block, <see cref="Reasoning"/> is null and
+/// <see cref="Text"/> is the whole output, as it always was.
+/// </summary>
+/// <param name="Text">The answer: the generated text (special tokens and stop strings removed) after the reasoning block
+/// and the whitespace that follows it; the whole generated text when there is no block.</param>
 /// <param name="TokenIds">The generated token ids, a final stop token included.</param>
 /// <param name="FinishReason">Why generation ended.</param>
 /// <param name="Usage">Token counts.</param>
 /// <param name="Timings">Time per stage.</param>
-public sealed record GenerationResult(string Text, IReadOnlyList<int> TokenIds, FinishReason FinishReason, GenerationUsage Usage, GenerationTimings Timings);
+public sealed record GenerationResult(string Text, IReadOnlyList<int> TokenIds, FinishReason FinishReason, GenerationUsage Usage, GenerationTimings Timings)
+{
+    /// <summary>
+    /// The text inside the leading <c>&lt;think&gt;…&lt;/think&gt;</c> block, as generated (null when the output has no
+    /// such block; everything after <c>&lt;think&gt;</c> when the block was cut off by the token limit).
+    /// </summary>
+    public string? Reasoning { get; init; }
+}
 
 /// <summary>
-/// One step of a streamed generation: the text that became safe to show (possibly empty while a multi-byte character
-/// or a possible stop string is held back) and the token that produced it. The last update carries the <see cref="Result"/>.
+/// One step of a streamed generation: the text that became safe to show (possibly empty while a multi-byte character,
+/// a possible stop string or a possible <c>&lt;think&gt;</c> tag is held back) and the token that produced it. Reasoning
+/// and answer text arrive apart: all reasoning pieces come before the first answer piece. The last update carries the
+/// <see cref="Result"/>; the pieces of <see cref="Text"/> add up to its <see cref="GenerationResult.Text"/>, those of
+/// <see cref="Reasoning"/> to its <see cref="GenerationResult.Reasoning"/>.
 /// </summary>
-/// <param name="Text">New text.</param>
+/// <param name="Text">New answer text.</param>
 /// <param name="TokenId">The token generated at this step (null on the final update).</param>
 /// <param name="Result">Set on the final update only.</param>
-public sealed record GenerationUpdate(string Text, int? TokenId, GenerationResult? Result);
+public sealed record GenerationUpdate(string Text, int? TokenId, GenerationResult? Result)
+{
+    /// <summary>New reasoning text (inside the <c>&lt;think&gt;</c> block); "" when this step added none.</summary>
+    public string Reasoning { get; init; } = "";
+}
 
 /// <summary>The prompt does not fit the context window; nothing was run.</summary>
 public sealed class ContextWindowExceededException : InvalidOperationException

@@ -47,7 +47,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             }
 
             // 2. The prompt, as chat() builds it, and its ids; refuse before any graph runs if it cannot fit.
-            var prompt = conversation.Prompts.Build(Question, tilesPerImage, conversation.ChatHistory());
+            var prompt = conversation.PromptsFor(options).Build(Question, tilesPerImage, conversation.ChatHistory());
             Question = prompt.Question;
             var ids = new List<int>();
             _model.Tokenizer.Encode(prompt.Query, ids);
