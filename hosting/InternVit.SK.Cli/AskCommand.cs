@@ -9,8 +9,9 @@ using InternVit.SK.Imaging.Tiling;
 namespace InternVit.SK.Cli;
 
 /// <summary>
-/// <c>internvl ask MODEL_DIR [--image IMG ...] [--max-tiles N] [--max-tokens N] [--temperature T] [--seed S] [--json] "question"</c>:
-/// one question (with images) answered as a stream, or as JSON with token ids, usage and timings.
+/// <c>internvl ask MODEL_DIR [--image IMG ...] [--max-tiles N] [--max-tokens N] [--temperature T] [--seed S] [--think] [--json] "question"</c>:
+/// one question (with images) answered as a stream, or as JSON with token ids, usage and timings. The reasoning of a
+/// thinking-mode answer streams to standard error, so standard output holds the answer alone.
 /// </summary>
 internal static class AskCommand
 {
@@ -27,6 +28,7 @@ internal static class AskCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
             using var vlm = await generation.LoadAsync(parse, parse.GetRequiredValue(model).FullName, cancellationToken);
             var inputs = (parse.GetValue(images) ?? []).Select(f => ImageInput.FromFile(f.FullName)).ToArray();
             var options = generation.Options(parse);
@@ -37,7 +39,11 @@ internal static class AskCommand
             if (text == "-") text = await input.ReadToEndAsync(cancellationToken);
             await foreach (var update in conversation.StreamAsync(text, inputs, options, cancellationToken))
             {
-                if (!asJson) output.Write(update.Text);
+                if (!asJson)
+                {
+                    error.Write(update.Reasoning);
+                    output.Write(update.Text);
+                }
                 result ??= update.Result;
             }
             if (asJson) output.WriteLine(ToJson(result!).ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
@@ -55,6 +61,7 @@ internal static class AskCommand
         return new JsonObject
         {
             ["text"] = result.Text,
+            ["reasoning"] = result.Reasoning,
             ["token_ids"] = ids,
             ["finish_reason"] = result.FinishReason.ToString().ToLowerInvariant(),
             ["usage"] = new JsonObject
@@ -88,6 +95,10 @@ internal sealed class GenerationCliOptions
     private readonly Option<long?> _seed = new("--seed") { Description = "Random seed: the same seed gives the same text." };
     private readonly Option<string[]> _stop = new("--stop") { Description = "A string that ends the answer; repeat for several." };
     private readonly Option<string?> _system = new("--system") { Description = "System prompt (default: the template's)." };
+    private readonly Option<bool> _think = new("--think")
+    {
+        Description = "Thinking mode (InternVL3.5): the published thinking system prompt goes first (before --system's), and the model's reasoning is shown apart, on standard error.",
+    };
     private readonly Option<DirectoryInfo?> _cache = new("--cache-dir") { Description = "Where original checkpoints are converted to (default ~/.cache/internvit-sk)." };
     private readonly Option<int> _threads = new("--threads") { Description = "Threads per operator (0: ONNX Runtime's default).", DefaultValueFactory = _ => 0 };
 
@@ -100,7 +111,7 @@ internal sealed class GenerationCliOptions
         InputChecks.Validate(_topK, v => _ = new SamplingOptions { TopK = v });
         InputChecks.Validate(_topP, v => _ = new SamplingOptions { TopP = v });
         InputChecks.Validate(_repetitionPenalty, v => _ = new SamplingOptions { RepetitionPenalty = v });
-        foreach (var option in (Option[])[_maxTiles, _maxTokens, _temperature, _topK, _topP, _repetitionPenalty, _seed, _stop, _system, _cache, _threads])
+        foreach (var option in (Option[])[_maxTiles, _maxTokens, _temperature, _topK, _topP, _repetitionPenalty, _seed, _stop, _system, _think, _cache, _threads])
             command.Add(option);
     }
 
@@ -109,6 +120,7 @@ internal sealed class GenerationCliOptions
         MaxNewTokens = parse.GetValue(_maxTokens),
         MaxTiles = parse.GetValue(_maxTiles),
         StopSequences = parse.GetValue(_stop) ?? [],
+        Thinking = parse.GetValue(_think),
         Sampling = new SamplingOptions
         {
             Temperature = parse.GetValue(_temperature),

@@ -66,7 +66,10 @@ internal static class ChatCommand
                 try
                 {
                     await foreach (var update in conversation.StreamAsync(line, attached.ToArray(), options, turn.Token))
+                    {
+                        parse.InvocationConfiguration.Error.Write(update.Reasoning); // thinking mode's reasoning, apart from the answer
                         output.Write(update.Text);
+                    }
                     output.WriteLine();
                     attached.Clear();
                 }

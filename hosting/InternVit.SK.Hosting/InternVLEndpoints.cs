@@ -136,9 +136,13 @@ public static class InternVLEndpoints
             {
                 updates.Add(update);
                 string text = update.Text;
-                if (text.Length > 0) firstTokenMs ??= clock.Elapsed.TotalMilliseconds;
-                if (text.Length == 0 && !first) continue;
-                var delta = new JsonObject { ["content"] = text };
+                string? reasoning = OpenAiProtocol.ReasoningText(update.Contents);
+                if (text.Length > 0 || reasoning?.Length > 0) firstTokenMs ??= clock.Elapsed.TotalMilliseconds;
+                if (text.Length == 0 && !(reasoning?.Length > 0) && !first) continue;
+                // A reasoning piece goes out as "reasoning_content" (as vLLM streams it), an answer piece as "content".
+                var delta = new JsonObject();
+                if (reasoning?.Length > 0) delta["reasoning_content"] = reasoning;
+                if (text.Length > 0 || delta.Count == 0) delta["content"] = text;
                 if (first) delta["role"] = "assistant";
                 first = false;
                 await WriteEvent(context, OpenAiProtocol.Chunk(id, created, info.ModelId, delta, null), cancellationToken);

@@ -51,7 +51,9 @@ internal static class OpenAiProtocol
                 "assistant" => ChatRole.Assistant,
                 _ => throw OpenAiError.BadRequest($"{where}.role '{role}' is not supported (system, developer, user or assistant)", $"{where}.role"),
             };
-            list.Add(new ChatMessage(chatRole, ParseContent(message, where, maxImageBytes)));
+            var contents = ParseContent(message, where, maxImageBytes);
+            if (chatRole == ChatRole.Assistant && Reasoning(message, where) is { } reasoning) contents.Insert(0, new TextReasoningContent(reasoning));
+            list.Add(new ChatMessage(chatRole, contents));
         }
         int images = list.Sum(m => m.Contents.Count(c => c is DataContent or UriContent));
         if (images > maxImages) throw OpenAiError.BadRequest($"the request has {images} images; the limit is {maxImages}", "messages");
@@ -86,6 +88,8 @@ internal static class OpenAiProtocol
             if (options.StopSequences is { } stops && (stops.Count > 4 || stops.Any(x => x.Length > 256)))
                 throw OpenAiError.BadRequest("stop takes at most 4 strings of at most 256 characters", "stop");
         }
+        if (ThinkingRequested(root) is bool thinking)
+            (options.AdditionalProperties ??= [])[Plugin.InternVLChatClient.ThinkingProperty] = thinking;
         bool stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
         bool includeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
             && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True;
@@ -96,7 +100,52 @@ internal static class OpenAiProtocol
     private static readonly HashSet<string> Supported = new(StringComparer.Ordinal)
     {
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop", "stream", "stream_options",
+        "chat_template_kwargs",
     };
+
+    /// <summary>
+    /// vLLM's (and Qwen3's) switch for thinking mode: <c>"chat_template_kwargs": {"enable_thinking": true}</c>. It is the
+    /// only template argument this server reads; others are refused by name.
+    /// </summary>
+    private static bool? ThinkingRequested(JsonElement root)
+    {
+        if (!root.TryGetProperty("chat_template_kwargs", out var kwargs) || kwargs.ValueKind == JsonValueKind.Null) return null;
+        if (kwargs.ValueKind != JsonValueKind.Object) throw OpenAiError.BadRequest("chat_template_kwargs must be an object", "chat_template_kwargs");
+        bool? thinking = null;
+        foreach (var argument in kwargs.EnumerateObject())
+        {
+            if (argument.Name != "enable_thinking")
+                throw new OpenAiError(400, $"chat_template_kwargs.{argument.Name} is not supported (only enable_thinking)", param: $"chat_template_kwargs.{argument.Name}", code: "unsupported_parameter");
+            thinking = argument.Value.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                JsonValueKind.Null => null,
+                _ => throw OpenAiError.BadRequest("chat_template_kwargs.enable_thinking must be true or false", "chat_template_kwargs.enable_thinking"),
+            };
+        }
+        return thinking;
+    }
+
+    /// <summary>An assistant message's reasoning: <c>reasoning_content</c> (vLLM up to 0.10, DeepSeek), or <c>reasoning</c> (vLLM from 0.11).</summary>
+    private static string? Reasoning(JsonElement message, string where)
+    {
+        foreach (string name in (string[])["reasoning_content", "reasoning"])
+        {
+            if (!message.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) continue;
+            return value.ValueKind == JsonValueKind.String ? value.GetString() : throw OpenAiError.BadRequest($"{where}.{name} must be a string", $"{where}.{name}");
+        }
+        return null;
+    }
+
+    /// <summary>The reasoning text of response contents (<see cref="TextReasoningContent"/>), null when there is none.</summary>
+    public static string? ReasoningText(IEnumerable<AIContent> contents)
+    {
+        string? reasoning = null;
+        foreach (var content in contents)
+            if (content is TextReasoningContent r) reasoning = (reasoning ?? "") + r.Text;
+        return reasoning;
+    }
 
     /// <summary>Fields that change nothing about the answer here (bookkeeping for OpenAI's platform); accepted and ignored.</summary>
     private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal)
@@ -235,11 +284,19 @@ internal static class OpenAiProtocol
         ["choices"] = new JsonArray(new JsonObject
         {
             ["index"] = 0,
-            ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = response.Text },
+            ["message"] = Message(response),
             ["finish_reason"] = FinishReason(response.FinishReason),
         }),
         ["usage"] = Usage(response.Usage),
     };
+
+    /// <summary>The assistant message: <c>content</c>, and <c>reasoning_content</c> when the answer had a think block (as vLLM's reasoning parsers give it).</summary>
+    private static JsonObject Message(ChatResponse response)
+    {
+        var message = new JsonObject { ["role"] = "assistant", ["content"] = response.Text };
+        if (ReasoningText(response.Messages.SelectMany(m => m.Contents)) is { } reasoning) message["reasoning_content"] = reasoning;
+        return message;
+    }
 
     public static JsonObject Chunk(string id, long created, string model, JsonObject delta, string? finishReason) => new()
     {
