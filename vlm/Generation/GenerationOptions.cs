@@ -36,6 +36,9 @@ public sealed record GenerationOptions
     /// <summary>Called as each stage starts ("vision", "prefill"): a seam for tests that must act at a precise point.</summary>
     internal Action<string>? StageStarted { get; init; }
 
+    /// <summary>Called with the prompt's token ids once they are known: a seam for tests that check the prompt exactly.</summary>
+    internal Action<IReadOnlyList<int>>? PromptEncoded { get; init; }
+
     /// <summary>Checks every value (at least one new token, no negative minimum, max tiles in range); generation calls this too.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range; the exception names the property.</exception>
     public void Validate()

@@ -51,6 +51,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             Question = prompt.Question;
             var ids = new List<int>();
             _model.Tokenizer.Encode(prompt.Query, ids);
+            options.PromptEncoded?.Invoke(ids);
             int window = _model.ContextWindow;
             if (ids.Count >= window) throw new ContextWindowExceededException(ids.Count, prompt.ImageTokenCount, window);
             int maxNewTokens = Math.Min(options.MaxNewTokens, window - ids.Count);
