@@ -32,6 +32,21 @@ public sealed class AskCommandTests
     }
 
     [Fact]
+    public void Ask_think_puts_the_thinking_prompt_before_the_system_prompt_and_reports_the_reasoning_apart()
+    {
+        var (code, output, error) = CliRunner.Run("ask", ConvertedModelPath.Value, "--think", "--system", "Be brief.", "--json", "--max-tokens", "6", "Hello, who are you?");
+        Assert.True(code == 0, error);
+        var json = JsonNode.Parse(output)!;
+        string query = $"<|im_start|>system\n{InternVit.SK.Generation.ThinkingMode.SystemPrompt}\nBe brief.<|im_end|>\n<|im_start|>user\nHello, who are you?<|im_end|>\n<|im_start|>assistant\n";
+        Assert.Equal(Text.TokenizerFixtures.Slow.Encode(query).Length, (int)json["usage"]!["prompt_tokens"]!);
+        // The tiny model's random answer opens with no think block: no reasoning, and the text is the whole decoded output.
+        Assert.True(json.AsObject().ContainsKey("reasoning"));
+        Assert.Null(json["reasoning"]);
+        int[] ids = json["token_ids"]!.AsArray().Select(x => (int)x!).ToArray();
+        Assert.Equal(Text.TokenizerFixtures.Slow.Decode(ids, skipSpecialTokens: true), (string?)json["text"]);
+    }
+
+    [Fact]
     public void Ask_reports_an_unreadable_image_with_exit_code_2()
     {
         using var dir = new TempDir();

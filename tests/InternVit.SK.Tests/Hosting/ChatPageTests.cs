@@ -84,6 +84,55 @@ public sealed class ChatPageTests(ConvertedTinyModel tiny)
     }
 
     [Fact]
+    public async Task Think_asks_for_thinking_mode_and_the_reasoning_is_shown_folded_and_sent_back()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        await using var browser = await Browser.OpenAsync(server);
+        var page = browser.Page;
+        await WaitForModel(page, "model");
+
+        // A real answer with the box ticked: the request carries vLLM's switch, and the server answers it.
+        await page.CheckAsync("#think");
+        await page.FillAsync("#question", "Hello, who are you?");
+        var request = await page.RunAndWaitForRequestAsync(() => page.ClickAsync("#send"), r => r.Url.EndsWith("/v1/chat/completions", StringComparison.Ordinal));
+        var sent = JsonNode.Parse(request.PostData!)!;
+        Assert.Equal(true, (bool?)sent["chat_template_kwargs"]!["enable_thinking"]);
+        await page.WaitForSelectorAsync(".assistant[data-done='true']", new() { Timeout = 120_000 });
+        Assert.Equal(0, await page.Locator(".thinking").CountAsync()); // the tiny model's random answer has no think block
+        Assert.Equal(0, await page.Locator(".error").CountAsync());
+
+        // A thinking answer as the server streams one (reasoning_content deltas, then content), to see how the page shows it.
+        var bodies = new List<string>();
+        await page.RouteAsync("**/v1/chat/completions", route =>
+        {
+            bodies.Add(route.Request.PostData!);
+            string Chunk(string delta) => "data: {\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"finish_reason\":null}]}\n\n";
+            string stream = Chunk("{\"role\":\"assistant\",\"reasoning_content\":\"\\nThe user\"}") + Chunk("{\"reasoning_content\":\" asks again.\\n\"}")
+                + Chunk("{\"content\":\"I am \"}") + Chunk("{\"content\":\"InternVL.\"}") + "data: [DONE]\n\n";
+            return route.FulfillAsync(new() { Status = 200, ContentType = "text/event-stream", Body = stream });
+        });
+        await page.FillAsync("#question", "Who are you?");
+        await page.ClickAsync("#send");
+        await page.WaitForSelectorAsync(".assistant[data-done='true'] >> nth=1");
+        var second = page.Locator(".assistant").Nth(1);
+        Assert.Equal("I am InternVL.", await second.Locator("> span").First.InnerTextAsync());
+        var details = second.Locator("details.thinking");
+        Assert.Equal("Thinking", await details.Locator("summary").InnerTextAsync());
+        Assert.False(await details.EvaluateAsync<bool>("d => d.open")); // folded
+        Assert.Equal("The user asks again.", await details.Locator("div").TextContentAsync());
+
+        // The next request sends the answer back with its reasoning, as the server takes it.
+        await page.FillAsync("#question", "And then?");
+        await page.ClickAsync("#send");
+        await page.WaitForSelectorAsync(".assistant[data-done='true'] >> nth=2");
+        var history = JsonNode.Parse(bodies[1])!["messages"]!.AsArray();
+        var answer = history[3]!;
+        Assert.Equal("assistant", (string?)answer["role"]);
+        Assert.Equal("I am InternVL.", (string?)answer["content"]);
+        Assert.Equal("\nThe user asks again.\n", (string?)answer["reasoning_content"]);
+    }
+
+    [Fact]
     public async Task With_an_API_key_the_model_loads_once_the_key_is_entered_and_a_send_works_without_reload()
     {
         await using var server = await TinyServer.StartAsync(tiny.Directory, o => o.ApiKey = "s3cret");
