@@ -13,7 +13,8 @@ public sealed record ConversationTurn(string Question, IReadOnlyList<ImageInput>
 /// A multi-turn conversation with one <see cref="InternVLModel"/>: a system prompt and the turns so far. Each new user
 /// turn is answered the way the official <c>chat()</c> does it: the whole history is rendered with the model's template,
 /// every image of every turn fills its <c>&lt;image&gt;</c> placeholder in order, and the answer is recorded (stripped)
-/// for the next turn. Image features of earlier turns are kept, so they are not encoded again. One generation at a time
+/// for the next turn, a leading <c>&lt;think&gt;…&lt;/think&gt;</c> block included, as <c>chat()</c> keeps it (in the
+/// normal form of <see cref="ThinkingMode.HistoryAnswer"/>). Image features of earlier turns are kept, so they are not encoded again. One generation at a time
 /// per conversation; many conversations may share a model.
 /// </summary>
 public sealed class Conversation
