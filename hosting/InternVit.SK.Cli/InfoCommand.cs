@@ -37,6 +37,7 @@ internal static class InfoCommand
         {
             ["path"] = s.Directory,
             ["architecture"] = c.Architectures.FirstOrDefault(),
+            ["family"] = Family(l),
             ["template"] = c.Template,
             ["vision"] = new JsonObject
             {
@@ -106,6 +107,7 @@ internal static class InfoCommand
         string YesNo(bool b) => b ? "yes" : "no";
         o.WriteLine($"InternVL checkpoint  {s.Directory}");
         o.WriteLine($"  architecture       {c.Architectures.FirstOrDefault()}, template {c.Template ?? "(none)"}");
+        o.WriteLine($"  family             {Family(l)}");
         o.WriteLine($"  vision             {v.Architectures.FirstOrDefault() ?? "InternViT"} ({v.ModelType}): {v.NumHiddenLayers} layers, width {v.HiddenSize}, " +
                     $"{v.NumAttentionHeads} heads (dim {v.HeadDim}), MLP {v.IntermediateSize}, norm {v.NormType}, qk-norm {YesNo(v.QkNormalization)}, " +
                     $"tile {c.ImageSize}px / patch {v.PatchSize}, select_layer {c.SelectLayer}");
@@ -125,6 +127,14 @@ internal static class InfoCommand
         o.WriteLine($"    {"total",-16} {s.TotalParameters,15:N0}  ({FormatBytes(s.TotalBytes)} in {s.WeightFiles} file(s); " +
                     string.Join(", ", s.ParametersByDtype.Select(kv => $"{kv.Key} {kv.Value:N0}")) + ")");
     }
+
+    /// <summary>The InternVL generation, told by its LLM: Qwen2/Qwen2.5 in InternVL2.5 and 3, Qwen3 in InternVL3.5.</summary>
+    internal static string Family(LlmConfig l) => l.Architectures.FirstOrDefault() switch
+    {
+        "Qwen2ForCausalLM" => "InternVL2.5 / InternVL3 (Qwen2 LLM)",
+        "Qwen3ForCausalLM" => "InternVL3.5 (Qwen3 LLM)",
+        var other => $"unknown ({other ?? "no"} LLM)",
+    };
 
     internal static string FormatBytes(long bytes) => bytes switch
     {

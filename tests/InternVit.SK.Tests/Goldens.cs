@@ -5,7 +5,10 @@ namespace InternVit.SK.Tests;
 /// <summary>Reading the reference goldens under tests/fixtures/goldens (see that folder's README).</summary>
 internal static class Goldens
 {
-    public static string ModelA(string file) => Path.Combine(TestPaths.Fixtures, "goldens", "model_a", file);
+    public static string ModelA(string file) => Model("a", file);
+
+    /// <summary>A golden of tiny checkpoint <paramref name="checkpoint"/> ("a" or "c"): goldens/model_a or goldens/model_c.</summary>
+    public static string Model(string checkpoint, string file) => Path.Combine(TestPaths.Fixtures, "goldens", "model_" + checkpoint, file);
 
     public static string Preprocess(string file) => Path.Combine(TestPaths.Fixtures, "goldens", "preprocess", file);
 

@@ -16,6 +16,35 @@ internal static class TestPaths
 
     public static string TinyCheckpoint => Path.Combine(Fixtures, "internvl-tiny-a");
 
+    private static readonly Lazy<string> TinyCheckpointCFolder = new(() =>
+    {
+        // tests/fixtures/internvl-tiny-c keeps model.safetensors gzipped and leaves out vocab.json and merges.txt, which
+        // are byte-identical to checkpoint A's: the checkpoint is assembled once per test run in a folder of its own.
+        string source = Path.Combine(Fixtures, "internvl-tiny-c");
+        string folder = Path.Combine(Path.GetTempPath(), "internvl-tests-tiny-c-" + Environment.ProcessId);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(source))
+            if (!file.EndsWith(".gz", StringComparison.Ordinal)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
+        foreach (var name in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(TinyCheckpoint, name), Path.Combine(folder, name), overwrite: true);
+        Gunzip(Path.Combine(source, "model.safetensors.gz"), Path.Combine(folder, "model.safetensors"));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return folder;
+    });
+
+    /// <summary>Checkpoint C (InternVL3.5 layout, Qwen3 LLM with head_dim 32, tied embeddings, vocab 151936), assembled in a temp folder.</summary>
+    public static string TinyCheckpointC => TinyCheckpointCFolder.Value;
+
+    /// <summary>The checkpoint folder of tiny checkpoint <paramref name="name"/> ("a" or "c").</summary>
+    public static string Checkpoint(string name) => name switch
+    {
+        "a" => TinyCheckpoint,
+        "c" => TinyCheckpointC,
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "tiny checkpoints are a and c"),
+    };
+
     /// <summary>Decompresses the gzip file <paramref name="source"/> to <paramref name="destination"/>.</summary>
     public static void Gunzip(string source, string destination)
     {

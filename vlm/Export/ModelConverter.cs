@@ -60,7 +60,20 @@ public static class ModelConverter
     internal const int GraphRevision = 2;
 
     /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
-    public static IReadOnlyList<string> SupportedLlmArchitectures { get; } = ["Qwen2ForCausalLM"];
+    public static IReadOnlyList<string> SupportedLlmArchitectures => QwenDecoderGraph.Architectures;
+
+    /// <summary>
+    /// LLM architectures of published InternVL checkpoints that the converter has no graphs for, with the models that
+    /// use them, so that a refusal names what the user downloaded.
+    /// </summary>
+    private static readonly Dictionary<string, (string Family, string Models)> UnsupportedLlmArchitectures = new(StringComparer.Ordinal)
+    {
+        ["InternLM2ForCausalLM"] = ("InternLM2", "e.g. InternVL2-2B, -8B, -26B and InternVL2.5-2B, -8B, -26B"),
+        ["Phi3ForCausalLM"] = ("Phi-3", "e.g. InternVL2-4B"),
+        ["LlamaForCausalLM"] = ("Llama", "e.g. InternVL2-40B, -76B"),
+        ["GptOssForCausalLM"] = ("GPT-OSS", "InternVL3.5-20B-A4B"),
+        ["Qwen3MoeForCausalLM"] = ("Qwen3 MoE", "InternVL3.5-30B-A3B, -241B-A28B"),
+    };
 
     private const string VisionFile = ModelFiles.VisionGraph;
     private const string DecoderFile = ModelFiles.DecoderGraph;
@@ -94,7 +107,7 @@ public static class ModelConverter
     public static IReadOnlyList<ExpectedTensor> ExpectedTensors(string checkpointDirectory)
     {
         var config = LoadBuiltArchitecture(Path.GetFullPath(checkpointDirectory));
-        return [.. new InternVitGraph(config).ExpectedWeights(), .. new Qwen2Graph(config.LlmConfig).ExpectedWeights()];
+        return [.. new InternVitGraph(config).ExpectedWeights(), .. new QwenDecoderGraph(config.LlmConfig).ExpectedWeights()];
     }
 
     internal static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
@@ -133,7 +146,7 @@ public static class ModelConverter
         using var checkpoint = SafetensorsCheckpoint.Open(source);
         RefuseHuggingFaceNativeLayout(checkpoint);
         var vision = new InternVitGraph(config);
-        var decoder = new Qwen2Graph(config.LlmConfig);
+        var decoder = new QwenDecoderGraph(config.LlmConfig);
         var expected = vision.ExpectedWeights().Concat(decoder.ExpectedWeights()).ToArray();
         GraphWeights.Validate(checkpoint, expected);
         string[] tokenizerFiles = TokenizerFiles.Where(f => File.Exists(Path.Combine(source, f))).ToArray();
@@ -146,9 +159,9 @@ public static class ModelConverter
                 $"template '{config.Template}' is not supported; supported: {string.Join(", ", ConversationTemplate.All.Select(t => t.Name))}");
         if (ConversationTemplate.Get(config.Template!).StopToken is var stop && tokenizer.TokenToId(stop) is null)
             throw new CheckpointException(source, $"the tokenizer has no token '{stop}', the stop token of template '{config.Template}'");
-        var embedding = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
+        var embedding = checkpoint.GetInfo(QwenDecoderGraph.EmbedTokensKey);
         if (embedding.ByteLength > int.MaxValue)
-            throw new CheckpointException(source, $"'{Qwen2Graph.EmbedTokensKey}' is {embedding.ByteLength:N0} bytes; tables over 2 GiB are not supported yet");
+            throw new CheckpointException(source, $"'{QwenDecoderGraph.EmbedTokensKey}' is {embedding.ByteLength:N0} bytes; tables over 2 GiB are not supported yet");
         cancellationToken.ThrowIfCancellationRequested();
 
         Report(progress, 2, "hashing the source files", "");
@@ -175,17 +188,17 @@ public static class ModelConverter
                 used.UnionWith(w.Used);
             }
             BuildGraph(3, "vision graph", VisionFile, "internvit", VisionLinearFormat(options.Precision), vision.Build);
-            BuildGraph(4, "decoder graph", DecoderFile, "qwen2", LlmLinearFormat(options.Precision), decoder.Build);
+            BuildGraph(4, "decoder graph", DecoderFile, decoder.GraphName, LlmLinearFormat(options.Precision), decoder.Build);
             if (HasPrefillGraph(options.Precision))
-                BuildGraph(4, "decoder prefill graph", PrefillFile, "qwen2_prefill", LinearFormat.DynamicInt8, decoder.Build, lmHeadFormat: LinearFormat.Blocked4);
+                BuildGraph(4, "decoder prefill graph", PrefillFile, decoder.GraphName + "_prefill", LinearFormat.DynamicInt8, decoder.Build, lmHeadFormat: LinearFormat.Blocked4);
 
             Report(progress, 5, "embeddings and tokenizer", "");
-            var embedInfo = checkpoint.GetInfo(Qwen2Graph.EmbedTokensKey);
-            var embedFile = checkpoint.FileOf(Qwen2Graph.EmbedTokensKey);
+            var embedInfo = checkpoint.GetInfo(QwenDecoderGraph.EmbedTokensKey);
+            var embedFile = checkpoint.FileOf(QwenDecoderGraph.EmbedTokensKey);
             SafetensorsWriter.Write(Path.Combine(staging, EmbeddingsFile),
                 [new SafetensorsEntry(embedInfo.Name, embedInfo.Dtype, embedInfo.Shape, s => s.Write(embedFile.GetBytes(embedInfo.Name)))],
                 new Dictionary<string, string> { ["source_sha256"] = sourceInfo.Sha256 });
-            used.Add(Qwen2Graph.EmbedTokensKey);
+            used.Add(QwenDecoderGraph.EmbedTokensKey);
             foreach (string file in tokenizerFiles) File.Copy(Path.Combine(source, file), Path.Combine(staging, file));
             CheckEveryWeightUsed(expected, used, vision);
             cancellationToken.ThrowIfCancellationRequested();
@@ -244,7 +257,7 @@ public static class ModelConverter
     {
         string configPath = Path.Combine(source, "config.json");
         var config = LoadBuiltArchitecture(source);
-        Qwen2Graph.CheckSupported(config.LlmConfig, configPath);
+        QwenDecoderGraph.CheckSupported(config.LlmConfig, configPath);
         if (config.PsVersion != "v2" && config.PsVersion != "v1")
             throw new CheckpointException(configPath, $"ps_version '{config.PsVersion}' is not supported");
         if (config.VisionConfig.HiddenAct != "gelu")
@@ -260,10 +273,32 @@ public static class ModelConverter
         string architecture = config.Architectures.FirstOrDefault() ?? "(none)";
         if (architecture != "InternVLChatModel")
             throw new CheckpointException(configPath, $"architectures[0] is '{architecture}'; the converter reads the original InternVL layout (InternVLChatModel)");
+        RefuseFlashVariant(configPath);
         string llm = config.LlmConfig.Architectures[0];
+        if (UnsupportedLlmArchitectures.TryGetValue(llm, out var family))
+            throw new CheckpointException(configPath,
+                $"llm_config.architectures[0] is '{llm}': {family.Family} language models are not supported yet ({family.Models}); supported: {string.Join(", ", SupportedLlmArchitectures)} (InternVL2.5, InternVL3 and the dense InternVL3.5 sizes)");
         if (!SupportedLlmArchitectures.Contains(llm))
             throw new CheckpointException(configPath, $"llm_config.architectures[0] '{llm}' is not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)}");
         return config;
+    }
+
+    /// <summary>
+    /// InternVL3.5's Flash variants add a visual resolution router (ViR: <c>pooling_before_gating</c>, <c>gating</c> and a
+    /// second projector <c>mlp2</c> that keeps 64 tokens per tile instead of 256); their config.json says so with
+    /// <c>flash_mode</c> and the router's <c>flash_relative_threshold</c> / <c>flash_absolute_threshold</c>.
+    /// </summary>
+    private static void RefuseFlashVariant(string configPath)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(configPath), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        var root = document.RootElement;
+        string? field = null;
+        if (root.TryGetProperty("flash_mode", out var mode) && mode.ValueKind is not (JsonValueKind.Null or JsonValueKind.False)) field = "flash_mode";
+        else if (root.TryGetProperty("flash_relative_threshold", out _)) field = "flash_relative_threshold";
+        else if (root.TryGetProperty("flash_absolute_threshold", out _)) field = "flash_absolute_threshold";
+        if (field is not null)
+            throw new CheckpointException(configPath,
+                $"this is an InternVL3.5 Flash checkpoint (config.json has {field}): its visual resolution router (ViR) is not supported yet; convert the model without -Flash (e.g. OpenGVLab/InternVL3_5-1B)");
     }
 
     private static void RefuseHuggingFaceNativeLayout(SafetensorsCheckpoint checkpoint)
@@ -339,7 +374,7 @@ public static class ModelConverter
                 throw new InvalidOperationException($"internal error: the converter declared '{tensor.Name}' but did not use it");
     }
 
-    private static ModelManifest BuildManifest(InternVLConfig config, InternVitGraph vision, Qwen2Graph decoder, ManifestSource source,
+    private static ModelManifest BuildManifest(InternVLConfig config, InternVitGraph vision, QwenDecoderGraph decoder, ManifestSource source,
         SafetensorsTensorInfo embeddings, string[] tokenizerFiles, ManifestSpecialTokens specialTokens, ConversionOptions options)
     {
         var l = config.LlmConfig;

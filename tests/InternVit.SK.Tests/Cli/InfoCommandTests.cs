@@ -15,6 +15,7 @@ public class InfoCommandTests
         Assert.Equal("", error);
         var json = JsonNode.Parse(output)!;
         Assert.Equal("InternVLChatModel", (string?)json["architecture"]);
+        Assert.Equal("InternVL2.5 / InternVL3 (Qwen2 LLM)", (string?)json["family"]);
         Assert.Equal("internvl2_5", (string?)json["template"]);
         Assert.Equal(2, (int)json["vision"]!["layers"]!);
         Assert.Equal(64, (int)json["vision"]!["hidden_size"]!);
@@ -40,6 +41,23 @@ public class InfoCommandTests
         Assert.Contains("2 layers, width 64, 4 heads (dim 16), MLP 128, norm layer_norm, qk-norm no", output);
         Assert.Contains("4 heads, 2 kv heads (dim 16), MLP 128, vocab 151674", output);
         Assert.Contains("19,680,256", output);
+    }
+
+    [Fact]
+    public void Checkpoint_c_is_named_internvl3_5_with_qwen3s_head_dim_and_tied_head()
+    {
+        var (code, output, error) = Run("info", TestPaths.TinyCheckpointC, "--json");
+        Assert.True(code == 0, error);
+        var json = JsonNode.Parse(output)!;
+        Assert.Equal("InternVL3.5 (Qwen3 LLM)", (string?)json["family"]);
+        Assert.Equal("Qwen3ForCausalLM", (string?)json["llm"]!["architecture"]);
+        Assert.Equal(32, (int)json["llm"]!["head_dim"]!);
+        Assert.Equal(151936, (int)json["llm"]!["vocab_size"]!);
+        Assert.True((bool)json["llm"]!["tie_word_embeddings"]!);
+        (code, output, error) = Run("info", TestPaths.TinyCheckpointC);
+        Assert.True(code == 0, error);
+        Assert.Contains("family             InternVL3.5 (Qwen3 LLM)", output);
+        Assert.Contains("4 heads, 2 kv heads (dim 32), MLP 128, vocab 151936", output);
     }
 
     [Fact]
