@@ -11,27 +11,9 @@ namespace InternVit.SK.Tests.Generation;
 /// </summary>
 public sealed class ReasoningSplitterTests
 {
-    private static readonly Lazy<Qwen2Tokenizer> InternVL35 = new(() =>
-    {
-        string source = Path.Combine(TestPaths.Fixtures, "tokenizer-internvl3_5");
-        string folder = Path.Combine(Path.GetTempPath(), "internvl-tests-tokenizer35-" + Environment.ProcessId);
-        Directory.CreateDirectory(folder);
-        foreach (var file in Directory.GetFiles(source))
-            if (file.EndsWith(".json", StringComparison.Ordinal)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
-        TestPaths.Gunzip(Path.Combine(source, "tokenizer.json.gz"), Path.Combine(folder, "tokenizer.json"));
-        try
-        {
-            return Qwen2Tokenizer.Load(folder);
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    });
-
     public static TheoryData<string> Tokenizers => new() { "internvl3_5", "internvl2_5" };
 
-    private static Qwen2Tokenizer Tokenizer(string name) => name == "internvl3_5" ? InternVL35.Value : TokenizerFixtures.Fast;
+    private static Qwen2Tokenizer Tokenizer(string name) => name == "internvl3_5" ? TokenizerFixtures.Internvl35Fast : TokenizerFixtures.Fast;
 
     /// <summary>The text pieces generation would emit for <paramref name="text"/>: its ids decoded one by one (special tokens skipped).</summary>
     private static List<string> Pieces(Qwen2Tokenizer tokenizer, string text, out int[] ids)
