@@ -17,6 +17,12 @@ public sealed partial class InternVLChatClient
     /// <summary><see cref="ChatOptions.AdditionalProperties"/> key: the HF repetition penalty (1 = off).</summary>
     public const string RepetitionPenaltyProperty = "repetition_penalty";
 
+    /// <summary>
+    /// <see cref="ChatOptions.AdditionalProperties"/> key: false keeps the special tokens the model writes (the grounding
+    /// tags <c>&lt;ref&gt;</c>, <c>&lt;box&gt;</c>...) in the text; the stop token is never kept. vLLM and lmdeploy read the same field.
+    /// </summary>
+    public const string SkipSpecialTokensProperty = "skip_special_tokens";
+
     /// <summary><see cref="UsageDetails.AdditionalCounts"/> key: image tokens of the prompt.</summary>
     public const string ImageTokensCount = "image_tokens";
 
@@ -88,7 +94,7 @@ public sealed partial class InternVLChatClient
             {
                 case DataContent data:
                     CheckImageMediaType(data.MediaType, "data");
-                    user.Images.Add(ImageInput.FromBytes(data.Data));
+                    user.Images.Add(ImageInput.FromBytes(data.Data, ImageMaxTiles(data)));
                     break;
                 case UriContent uri:
                     if (!uri.Uri.IsAbsoluteUri || !uri.Uri.IsFile)
@@ -96,7 +102,7 @@ public sealed partial class InternVLChatClient
                     // "image/*": an image of unstated format (what Semantic Kernel gives an ImageContent with a URI and no
                     // MIME type); the decoder tells the format from the bytes and refuses what it cannot read.
                     if (!uri.MediaType.Equals(AnyImageMediaType, StringComparison.OrdinalIgnoreCase)) CheckImageMediaType(uri.MediaType, "uri");
-                    user.Images.Add(ImageInput.FromBytes(await _sources.ReadFileAsync(uri.Uri, cancellationToken).ConfigureAwait(false)));
+                    user.Images.Add(ImageInput.FromBytes(await _sources.ReadFileAsync(uri.Uri, cancellationToken).ConfigureAwait(false), ImageMaxTiles(uri)));
                     break;
                 default:
                     if (!AppendText(text, content)) throw Unsupported(content);
@@ -104,6 +110,15 @@ public sealed partial class InternVLChatClient
             }
         }
         if (text.Length > 0) user.Texts.Add(text.ToString());
+    }
+
+    /// <summary>An image's own tile limit: <c>"max_tiles"</c> in its content's additional properties (lmdeploy's per-image <c>max_dynamic_patch</c>).</summary>
+    private static int? ImageMaxTiles(AIContent content)
+    {
+        if (content.AdditionalProperties is null) return null;
+        double? tiles = Number(new ChatOptions { AdditionalProperties = content.AdditionalProperties }, MaxTilesProperty);
+        return tiles is null ? null
+            : tiles == Math.Floor(tiles.Value) && tiles is >= 1 and <= int.MaxValue ? (int)tiles.Value : throw new ArgumentException($"an image's '{MaxTilesProperty}' must be a whole number, not {tiles}");
     }
 
     /// <summary>The turn's text, checked against its images: placeholders, if any, one per image.</summary>
@@ -169,6 +184,21 @@ public sealed partial class InternVLChatClient
             },
             StopSequences = options?.StopSequences?.ToArray() ?? [],
             MaxTiles = maxTiles,
+            SkipSpecialTokens = Flag(options, SkipSpecialTokensProperty) ?? true,
+        };
+    }
+
+    /// <summary>A boolean additional property: a bool, a JSON true/false or "true"/"false".</summary>
+    private static bool? Flag(ChatOptions? options, string key)
+    {
+        if (options?.AdditionalProperties is not { } properties || !properties.TryGetValue(key, out object? value) || value is null) return null;
+        return value switch
+        {
+            bool b => b,
+            JsonElement { ValueKind: JsonValueKind.True } => true,
+            JsonElement { ValueKind: JsonValueKind.False } => false,
+            string s when bool.TryParse(s, out bool parsed) => parsed,
+            _ => throw new ArgumentException($"the additional property '{key}' must be true or false, not {value.GetType().Name} '{value}'"),
         };
     }
 

@@ -63,6 +63,9 @@ public sealed partial class InternVLChatClient : IChatClient
         }
     }
 
+    /// <summary>Called after every generation with the conversation and the result; a test seam.</summary>
+    internal Action<Conversation, GenerationResult>? Generated { get; set; }
+
     /// <summary>The model answering.</summary>
     public InternVLModel Model { get; }
 
@@ -90,7 +93,8 @@ public sealed partial class InternVLChatClient : IChatClient
     /// the bytes tell the format).</item>
     /// </list>
     /// Options: MaxOutputTokens, Temperature, TopP, TopK, Seed and StopSequences map to the generation options;
-    /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40) and <c>"repetition_penalty"</c>.
+    /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40), <c>"repetition_penalty"</c> and
+    /// <c>"skip_special_tokens"</c> (false keeps special tokens such as the grounding tags in the text).
     /// <see cref="ChatOptions.ModelId"/> is ignored (one client serves one model; responses carry its id).
     /// <see cref="ChatOptions.Tools"/> are ignored: InternVL has no tool-call format, so the client never emits or
     /// invokes function calls; a <see cref="ChatToolMode.RequireAny"/> tool mode and JSON response formats are refused.
@@ -112,6 +116,7 @@ public sealed partial class InternVLChatClient : IChatClient
             cancellationToken.ThrowIfCancellationRequested();
             if (update.Result is { } result)
             {
+                Generated?.Invoke(conversation, result);
                 yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(ToUsage(result.Usage))])
                 {
                     ResponseId = responseId,

@@ -1,0 +1,306 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using InternVit.SK.Plugin;
+using InternVit.SK.Tests.Export;
+using Microsoft.Extensions.AI;
+using Xunit.Abstractions;
+
+namespace InternVit.SK.Tests.Hosting;
+
+/// <summary>
+/// Issue 21: the tools, the chat client and the server over remote engines. <c>internvl serve</c> processes on the tiny
+/// checkpoint stand in for vLLM (they read the same request fields), with a gateway (<c>Backend = openai</c>) in front.
+/// </summary>
+[Collection(ConvertedTinyModelCollection.Name)]
+public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper output)
+{
+    private static readonly string Images = Path.Combine(TestPaths.Fixtures, "images");
+    private static readonly TimeSpan Bound = TimeSpan.FromMinutes(3);
+
+    private const string ModelId = "model"; // the converted tiny model's folder name, what the engines serve
+
+    private static Task<TinyServer> StartGatewayAsync(string modelDirectory, IEnumerable<Uri> engines, Action<InternVit.SK.Hosting.InternVLOptions>? configure = null) =>
+        TinyServer.StartAsync(modelDirectory, o =>
+        {
+            o.Backend = "openai";
+            o.BackendEndpoints = [.. engines.Select(e => e.ToString())];
+            o.ModelId = ModelId;
+            o.BackendHealthCheckInterval = TimeSpan.FromMilliseconds(300);
+            configure?.Invoke(o);
+        });
+
+    private static async Task<JsonObject> InvokeAsync(VisionTools tools, string name, string json)
+    {
+        var function = tools.AsAIFunctions().Single(f => f.Name == name);
+        object? result = await function.InvokeAsync(new AIFunctionArguments(JsonSerializer.Deserialize<Dictionary<string, object?>>(json)!));
+        return JsonNode.Parse(Assert.IsType<JsonElement>(result).GetRawText())!.AsObject();
+    }
+
+    public static TheoryData<InternVLRemoteEngine> Engines => new() { InternVLRemoteEngine.Vllm, InternVLRemoteEngine.Lmdeploy };
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task The_vision_tools_over_the_gateway_give_the_local_results(InternVLRemoteEngine engine)
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        await using var gateway = await StartGatewayAsync(tiny.Directory, [server.OpenAiEndpoint]);
+        using var remote = new InternVLRemoteChatClient(new InternVLRemoteOptions { Endpoints = [gateway.OpenAiEndpoint], ModelId = ModelId, Engine = engine });
+        // Two tiles at most: the limit must reach the engine (vLLM's mm_processor_kwargs, lmdeploy's image part) to match.
+        var options = new VisionToolsOptions { ImageSources = new() { AllowedRoots = [Images] }, MaxOutputTokens = 12, MaxTiles = 2 };
+        using var overGateway = new VisionTools(remote, options);
+        using var local = new VisionTools(tiny.Model, options);
+        using var localDefaultTiles = new VisionTools(tiny.Model, options with { MaxTiles = null });
+
+        (string Tool, string Arguments)[] calls =
+        [
+            ("describe_image", """{"image": "table_1600x900.png", "detail": "brief"}"""),
+            ("describe_image", """{"image": "table_1600x900.png", "detail": "detailed"}"""),
+            ("ask_image", """{"image": "table_1600x900.png", "question": "What is in the first row?"}"""),
+            ("extract_text", """{"image": "receipt_576x1400.png"}"""),
+            ("answer_document_question", """{"pages": ["paragraph_gray_1240x1754.png", "receipt_576x1400.png"], "question": "What is the total?"}"""),
+            ("locate", """{"image": "exif_rot6_600x400.jpg", "phrase": "the red car"}"""),
+        ];
+        foreach (var (tool, arguments) in calls)
+        {
+            var expected = await InvokeAsync(local, tool, arguments);
+            var actual = await InvokeAsync(overGateway, tool, arguments);
+            // The OpenAI protocol has no image-token count: the remote usage says null, never a made-up number.
+            Assert.True(expected["usage"]!["imageTokens"]!.GetValue<int>() > 0);
+            Assert.Null(actual["usage"]!["imageTokens"]);
+            expected["usage"]!.AsObject().Remove("imageTokens");
+            actual["usage"]!.AsObject().Remove("imageTokens");
+            Assert.Equal(expected.ToJsonString(), actual.ToJsonString());
+            output.WriteLine($"{tool}: {actual.ToJsonString()}");
+        }
+        // The tile limit changed the prompt: had it been dropped on the way, the engine would have used its default.
+        var twoTiles = await InvokeAsync(overGateway, "ask_image", """{"image": "table_1600x900.png", "question": "What?"}""");
+        var defaultTiles = await InvokeAsync(localDefaultTiles, "ask_image", """{"image": "table_1600x900.png", "question": "What?"}""");
+        Assert.True(twoTiles["usage"]!["promptTokens"]!.GetValue<int>() < defaultTiles["usage"]!["promptTokens"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task The_chat_client_streams_the_local_greedy_text_through_the_gateway()
+    {
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        await using var gateway = await StartGatewayAsync(tiny.Directory, [server.OpenAiEndpoint]);
+        using var remote = new InternVLRemoteChatClient(new InternVLRemoteOptions { Endpoints = [gateway.OpenAiEndpoint], ModelId = ModelId });
+        using var local = new InternVLChatClient(tiny.Model);
+        byte[] png = File.ReadAllBytes(Path.Combine(Images, "exact_448x448.png"));
+        ChatMessage[] messages = [new(ChatRole.System, "Answer briefly."), new(ChatRole.User, [new DataContent(png, "image/png"), new TextContent("What shape is this?")])];
+        var options = new ChatOptions { MaxOutputTokens = 16, AdditionalProperties = new() { [InternVLChatClient.MaxTilesProperty] = 1 } };
+        var expected = await local.GetResponseAsync(messages, options);
+        var streamed = await remote.GetStreamingResponseAsync(messages, options).ToChatResponseAsync();
+        var whole = await remote.GetResponseAsync(messages, options);
+        Assert.Equal(expected.Text, streamed.Text);
+        Assert.Equal(expected.Text, whole.Text);
+        Assert.Equal(expected.Usage!.InputTokenCount, whole.Usage!.InputTokenCount);
+        Assert.Equal(expected.Usage.OutputTokenCount, streamed.Usage!.OutputTokenCount);
+        Assert.Equal(expected.FinishReason, streamed.FinishReason);
+
+        // What no engine field carries is refused, not dropped.
+        var unknown = new ChatOptions { AdditionalProperties = new() { ["guided_json"] = "{}" } };
+        await Assert.ThrowsAsync<NotSupportedException>(() => remote.GetResponseAsync(messages, unknown));
+    }
+
+    [Fact]
+    public async Task The_gateway_reports_its_backends_and_answers_503_when_none_is_up()
+    {
+        int port = ServerProcess.FreePort(); // nothing listens there
+        await using var gateway = await StartGatewayAsync(tiny.Directory, [new Uri($"http://127.0.0.1:{port}/v1")], o => o.BackendMaxRetries = 1);
+        using var http = new HttpClient { BaseAddress = gateway.Address, Timeout = TimeSpan.FromSeconds(30) };
+        using var health = await http.GetAsync("health");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        var state = JsonNode.Parse(await health.Content.ReadAsStringAsync())!;
+        Assert.Equal("unavailable", (string?)state["status"]);
+        Assert.Equal(0, (int)state["backends"]!["healthy"]!);
+        var models = JsonNode.Parse(await http.GetStringAsync("v1/models"))!;
+        var backend = models["data"]![0]!["internvl_backends"]![0]!;
+        Assert.Equal($"http://127.0.0.1:{port}/v1", (string?)backend["url"]);
+        Assert.False((bool)backend["healthy"]!);
+
+        using var response = await http.PostAsync("v1/chat/completions", Json(Request("Hello", stream: false, maxTokens: 4)));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("1", response.Headers.RetryAfter?.ToString());
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal("backend_unavailable", (string?)error["code"]);
+    }
+
+    private static JsonObject Request(string question, bool stream, int maxTokens, bool image = false)
+    {
+        var content = new JsonArray();
+        if (image)
+        {
+            byte[] png = File.ReadAllBytes(Path.Combine(Images, "exact_448x448.png"));
+            content.Add(new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = "data:image/png;base64," + Convert.ToBase64String(png) } });
+        }
+        content.Add(new JsonObject { ["type"] = "text", ["text"] = question });
+        return new JsonObject
+        {
+            ["model"] = ModelId,
+            ["max_tokens"] = maxTokens,
+            ["stream"] = stream,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = content }),
+        };
+    }
+
+    private static StringContent Json(JsonObject body) => new(body.ToJsonString(), Encoding.UTF8, "application/json");
+
+    /// <summary>A request's outcome: its text, whether it completed (<c>[DONE]</c> or a whole answer), the error code it ended with.</summary>
+    private sealed record Outcome(bool Stream, string Question, string Text, bool Completed, string? ErrorCode, HttpStatusCode Status);
+
+    private static async Task<Outcome> SendAsync(HttpClient http, string question, bool image, bool stream, int maxTokens, Action firstToken, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = Json(Request(question, stream, maxTokens, image)) };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (!stream || response.StatusCode != HttpStatusCode.OK)
+        {
+            var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!;
+            return response.StatusCode == HttpStatusCode.OK
+                ? new Outcome(stream, question, (string)body["choices"]![0]!["message"]!["content"]!, true, null, response.StatusCode)
+                : new Outcome(stream, question, "", false, (string?)body["error"]?["code"], response.StatusCode);
+        }
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+        var text = new StringBuilder();
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+            string data = line["data: ".Length..];
+            if (data == "[DONE]") return new Outcome(stream, question, text.ToString(), true, null, response.StatusCode);
+            var chunk = JsonNode.Parse(data)!;
+            if (chunk["error"] is { } error) return new Outcome(stream, question, text.ToString(), false, (string?)error["code"], response.StatusCode);
+            if (chunk["choices"]?.AsArray() is [{ } choice, ..] && (string?)choice["delta"]?["content"] is { Length: > 0 } piece)
+            {
+                if (text.Length == 0) firstToken();
+                text.Append(piece);
+            }
+        }
+        return new Outcome(stream, question, text.ToString(), false, "truncated", response.StatusCode); // a silent end: must never happen
+    }
+
+    private static async Task<JsonNode> BackendAsync(HttpClient http, Uri engine)
+    {
+        var models = JsonNode.Parse(await http.GetStringAsync("v1/models"))!;
+        return models["data"]![0]!["internvl_backends"]!.AsArray().Single(b => (string?)b!["url"] == engine.ToString())!;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit, string what)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen within {limit.TotalSeconds} s");
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>
+    /// The acceptance test: three engines, a gateway, 64 requests (half streamed), one engine killed while streams are
+    /// open. Every request that had not streamed a token is answered elsewhere with the local greedy text; every stream
+    /// that lost its engine ends with the documented error event; nothing hangs; the engine, restarted on its port, takes
+    /// requests again once its health check finds it.
+    /// </summary>
+    [Fact]
+    public async Task The_gateway_survives_a_dying_engine_and_takes_it_back()
+    {
+        const int Requests = 64, MaxTokens = 96;
+        string[] questions = ["Name three colours.", "Count to ten.", "Write a short poem about rain.", "What is in the picture?"];
+        using var local = new InternVLChatClient(tiny.Model);
+        var expected = new Dictionary<string, string>();
+        foreach (string question in questions)
+        {
+            bool image = question.Contains("picture", StringComparison.Ordinal);
+            var contents = new List<AIContent>();
+            if (image) contents.Add(new DataContent(File.ReadAllBytes(Path.Combine(Images, "exact_448x448.png")), "image/png"));
+            contents.Add(new TextContent(question));
+            var answer = await local.GetResponseAsync([new ChatMessage(ChatRole.User, contents)], new ChatOptions { MaxOutputTokens = MaxTokens });
+            expected[question] = answer.Text;
+            output.WriteLine($"{question}: {answer.Usage?.OutputTokenCount} tokens");
+        }
+
+        string[] engineArgs = [tiny.Directory, "--max-concurrent", "4", "--max-queue", "64"];
+        int[] ports = [ServerProcess.FreePort(), ServerProcess.FreePort(), ServerProcess.FreePort()];
+        var engines = new ServerProcess?[3];
+        try
+        {
+            for (int i = 0; i < 3; i++) engines[i] = await ServerProcess.StartAsync(engineArgs, ports[i]);
+            var urls = ports.Select(p => new Uri($"http://127.0.0.1:{p}/v1")).ToArray();
+            await using var gateway = await StartGatewayAsync(tiny.Directory, urls, o =>
+            {
+                o.MaxConcurrentGenerations = Requests;
+                o.MaxQueuedRequests = Requests;
+                o.BackendMaxRetries = 4;
+            });
+            using var http = new HttpClient { BaseAddress = gateway.Address, Timeout = Bound };
+            using var bound = new CancellationTokenSource(Bound);
+            // The streams go first, so that they fill the engines' generation slots (4 each); the whole requests queue behind them.
+            int openStreams = 0;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var streams = Enumerable.Range(0, Requests / 2).Select(i => SendOneAsync(i, stream: true)).ToArray();
+            await Task.Delay(100);
+            var wholes = Enumerable.Range(0, Requests / 2).Select(i => SendOneAsync(i, stream: false)).ToArray();
+            var run = streams.Concat(wholes).ToArray();
+
+            async Task<Outcome> SendOneAsync(int i, bool stream)
+            {
+                string question = questions[i % questions.Length];
+                bool started = false;
+                try
+                {
+                    return await SendAsync(http, question, question.Contains("picture", StringComparison.Ordinal), stream, MaxTokens, () =>
+                    {
+                        started = true;
+                        Interlocked.Increment(ref openStreams);
+                    }, bound.Token);
+                }
+                finally
+                {
+                    if (started) Interlocked.Decrement(ref openStreams);
+                }
+            }
+
+            // Kill engine 0 while streams are open on it: 9 open streams cannot all be on the other two engines' 8 slots.
+            await WaitUntilAsync(async () => Volatile.Read(ref openStreams) >= 9 && (int)(await BackendAsync(http, urls[0]))["in_flight"]! >= 3,
+                TimeSpan.FromSeconds(60), "9 open streams");
+            int open = Volatile.Read(ref openStreams);
+            output.WriteLine($"killing engine 0 after {clock.ElapsedMilliseconds} ms, {open} streams open");
+            await engines[0]!.KillAsync();
+            var outcomes = await Task.WhenAll(run).WaitAsync(Bound);
+            output.WriteLine($"all {Requests} requests ended after {clock.ElapsedMilliseconds} ms");
+
+            foreach (var outcome in outcomes)
+            {
+                string reference = expected[outcome.Question];
+                if (outcome.Completed)
+                {
+                    Assert.Equal(reference, outcome.Text);
+                    continue;
+                }
+                // Only a stream that had started may fail, with the documented error, holding a true start of the answer.
+                Assert.True(outcome.Stream, $"a whole request failed: {outcome.Status} {outcome.ErrorCode}");
+                Assert.Equal("backend_stream_broken", outcome.ErrorCode);
+                Assert.StartsWith(outcome.Text, reference, StringComparison.Ordinal);
+            }
+            int broken = outcomes.Count(o => !o.Completed);
+            output.WriteLine($"{outcomes.Count(o => o.Completed)} answered whole, {broken} streams broken with backend_stream_broken");
+            Assert.InRange(broken, 1, Requests / 2 - 1);
+            Assert.False((bool)(await BackendAsync(http, urls[0]))["healthy"]!);
+
+            // Restarted on the same port, engine 0 is found by its health check and takes requests again.
+            await engines[0]!.DisposeAsync();
+            engines[0] = await ServerProcess.StartAsync(engineArgs, ports[0]);
+            await WaitUntilAsync(async () => (bool)(await BackendAsync(http, urls[0]))["healthy"]!, TimeSpan.FromSeconds(30), "engine 0's health check");
+            var again = await Task.WhenAll(Enumerable.Range(0, 12).Select(i =>
+                SendAsync(http, questions[i % 3], image: false, stream: i % 2 == 0, MaxTokens, () => { }, bound.Token)));
+            Assert.All(again, o => Assert.True(o.Completed && o.Text == expected[o.Question], $"{o.Question}: {o.ErrorCode}"));
+            await WaitUntilAsync(() => Task.FromResult(engines[0]!.Output.Contains("chat completion (", StringComparison.Ordinal)), TimeSpan.FromSeconds(10),
+                "engine 0 answering");
+        }
+        finally
+        {
+            foreach (var engine in engines)
+                if (engine is not null) await engine.DisposeAsync();
+        }
+    }
+}
