@@ -74,7 +74,7 @@ internal sealed class HostCliOptions
         Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache). Not with --backend.",
         Arity = ArgumentArity.ZeroOrOne,
     };
-    private readonly Option<Uri[]> _backends = new("--backend")
+    private readonly Option<string[]> _backends = new("--backend")
     {
         Description = "Answer through a remote OpenAI-compatible engine (vLLM, lmdeploy, another internvl serve) at this URL, e.g. http://gpu1:8000/v1, instead of a local model; repeat for several (health-checked, least busy first, retried, circuit-broken). Needs --model-id.",
     };
@@ -104,6 +104,12 @@ internal sealed class HostCliOptions
     {
         command.Add(_model);
         _backendEngine.AcceptOnlyFromAmong("vllm", "lmdeploy");
+        InputChecks.Validate(_backends, urls =>
+        {
+            foreach (string url in urls)
+                if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                    throw new ArgumentException($"'{url}' is not an engine's http(s) URL (e.g. http://gpu1:8000/v1)");
+        });
         foreach (var option in (Option[])[_backends, _backendKey, _backendEngine, _modelId, _roots, _hosts, _maxTiles, _threads, _concurrent, _queue, _cache]) command.Add(option);
         command.Validators.Add(result =>
         {
@@ -121,7 +127,7 @@ internal sealed class HostCliOptions
         if (backends.Length > 0)
         {
             o.Backend = "openai";
-            o.BackendEndpoints = [.. backends.Select(b => b.ToString())];
+            o.BackendEndpoints = [.. backends];
             o.BackendApiKey = parse.GetValue(_backendKey) ?? Environment.GetEnvironmentVariable("INTERNVL_BACKEND_API_KEY");
             o.BackendEngine = parse.GetRequiredValue(_backendEngine);
         }

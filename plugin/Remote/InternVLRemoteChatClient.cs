@@ -19,7 +19,8 @@ namespace InternVit.SK.Plugin;
 /// An <see cref="IChatClient"/> over InternVL served elsewhere — vLLM, lmdeploy, or other <c>internvl serve</c>
 /// processes — through Microsoft.Extensions.AI's OpenAI client, spread over several endpoints:
 /// <list type="bullet">
-/// <item>each endpoint's <c>GET /health</c> is checked every <see cref="InternVLRemoteOptions.HealthCheckInterval"/>;
+/// <item>each endpoint's <c>GET /health</c> (<c>GET /v1/models</c> where that is 404) is checked every
+/// <see cref="InternVLRemoteOptions.HealthCheckInterval"/>;
 /// a request goes to the healthy endpoint with the fewest requests in flight;</item>
 /// <item>an attempt that fails before the answer starts (connection refused or dropped, 429, 502, 503, 504, no first
 /// token within <see cref="InternVLRemoteOptions.AttemptTimeout"/>) is retried on another endpoint with exponential
@@ -353,10 +354,12 @@ public sealed class InternVLRemoteChatClient : IChatClient
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
             timeout.CancelAfter(_options.HealthCheckTimeout);
-            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(endpoint.Root, "health"));
-            if (_options.ApiKey is { } key) request.Headers.Authorization = new("Bearer", key);
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-            if (!response.IsSuccessStatusCode) error = $"GET /health answered {(int)response.StatusCode}";
+            var status = await GetStatusAsync(new Uri(endpoint.Root, "health"), timeout.Token).ConfigureAwait(false);
+            string path = "/health";
+            // An engine without /health (a 404) is asked for its models instead, which only a working API answers.
+            if (status == HttpStatusCode.NotFound)
+                (status, path) = (await GetStatusAsync(new Uri(endpoint.Root, "v1/models"), timeout.Token).ConfigureAwait(false), "/v1/models");
+            if ((int)status is < 200 or > 299) error = $"GET {path} answered {(int)status}";
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -372,6 +375,14 @@ public sealed class InternVLRemoteChatClient : IChatClient
             if (error is null) _logger.LogInformation("backend {Endpoint} is healthy again", endpoint.Url);
             else _logger.LogWarning("backend {Endpoint} is down: {Error}", endpoint.Url, error);
         }
+    }
+
+    private async Task<HttpStatusCode> GetStatusAsync(Uri url, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (_options.ApiKey is { } key) request.Headers.Authorization = new("Bearer", key);
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        return response.StatusCode;
     }
 
     /// <summary>Metadata (<see cref="ChatClientMetadata"/>), the endpoints' state (<see cref="IReadOnlyList{InternVLBackendStatus}"/>), or this client.</summary>

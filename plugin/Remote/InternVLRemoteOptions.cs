@@ -31,7 +31,10 @@ public sealed record InternVLRemoteOptions
     /// <summary>The engine behind the endpoints (default vLLM).</summary>
     public InternVLRemoteEngine Engine { get; init; } = InternVLRemoteEngine.Vllm;
 
-    /// <summary>How often each endpoint's <c>GET /health</c> is asked (default 2 s); an endpoint that fails it takes no requests until it answers again.</summary>
+    /// <summary>
+    /// How often each endpoint's <c>GET /health</c> (or <c>GET /v1/models</c>, where <c>/health</c> is 404) is asked
+    /// (default 2 s); an endpoint that fails it takes no requests until it answers again.
+    /// </summary>
     public TimeSpan HealthCheckInterval { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Time limit of one health check (default 2 s).</summary>

@@ -41,7 +41,8 @@ internal sealed class RemoteEndpoint : IDisposable
             MinimumThroughput = 4,
             SamplingDuration = TimeSpan.FromSeconds(30),
             BreakDuration = options.BreakDuration,
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(InternVLRemoteChatClient.IsTransient),
+            // A busy engine (429) is retried elsewhere but is not broken: only failures count against its circuit.
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => InternVLRemoteChatClient.IsTransient(e) && e is not ClientResultException { Status: 429 }),
             StateProvider = _circuit,
             ManualControl = _control,
         }).Build();

@@ -2,9 +2,16 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using InternVit.SK.Hosting;
+using Microsoft.AspNetCore.Hosting;
 using InternVit.SK.Plugin;
+using InternVit.SK.Tests.Cli;
 using InternVit.SK.Tests.Export;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Xunit.Abstractions;
 
 namespace InternVit.SK.Tests.Hosting;
@@ -125,6 +132,124 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
         Assert.Equal("1", response.Headers.RetryAfter?.ToString());
         var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
         Assert.Equal("backend_unavailable", (string?)error["code"]);
+    }
+
+    [Fact]
+    public async Task A_busy_engine_is_retried_with_backoff_until_it_has_room()
+    {
+        // One generation slot and no queue: a second request at the same time gets 429 and must be retried, not failed.
+        await using var busy = await TinyServer.StartAsync(tiny.Directory, o => (o.MaxConcurrentGenerations, o.MaxQueuedRequests) = (1, 0));
+        using var remote = new InternVLRemoteChatClient(new InternVLRemoteOptions
+        {
+            Endpoints = [busy.OpenAiEndpoint],
+            ModelId = ModelId,
+            MaxRetries = 10,
+            RetryDelay = TimeSpan.FromMilliseconds(50),
+        });
+        using var local = new InternVLChatClient(tiny.Model);
+        ChatMessage[] messages = [new(ChatRole.User, "Write a short poem about rain.")];
+        var options = new ChatOptions { MaxOutputTokens = 12 };
+        string expected = (await local.GetResponseAsync(messages, options)).Text;
+        var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => remote.GetResponseAsync(messages, options))).WaitAsync(Bound);
+        Assert.All(answers, a => Assert.Equal(expected, a.Text));
+        Assert.Equal("closed", Assert.Single(remote.Status).Circuit); // busy is not broken
+    }
+
+    [Fact]
+    public async Task An_engine_that_keeps_failing_is_cut_off_by_its_circuit_breaker()
+    {
+        // An engine whose health check passes but whose every answer is 503 (overloaded, or broken behind its front end).
+        int failures = 0;
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var failing = builder.Build();
+        Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapGet(failing, "/health", () => "ok");
+        Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapPost(failing, "/v1/chat/completions", () =>
+        {
+            Interlocked.Increment(ref failures);
+            return Microsoft.AspNetCore.Http.Results.StatusCode(503);
+        });
+        await failing.StartAsync();
+        var failingUrl = new Uri(failing.Urls.First() + "/v1");
+        await using var server = await TinyServer.StartAsync(tiny.Directory);
+        using var remote = new InternVLRemoteChatClient(new InternVLRemoteOptions
+        {
+            Endpoints = [failingUrl, server.OpenAiEndpoint],
+            ModelId = ModelId,
+            RetryDelay = TimeSpan.FromMilliseconds(20),
+            BreakDuration = TimeSpan.FromMinutes(5),
+        });
+        using var local = new InternVLChatClient(tiny.Model);
+        ChatMessage[] messages = [new(ChatRole.User, "Name three colours.")];
+        var options = new ChatOptions { MaxOutputTokens = 6 };
+        string expected = (await local.GetResponseAsync(messages, options)).Text;
+        for (int i = 0; i < 16; i++) Assert.Equal(expected, (await remote.GetResponseAsync(messages, options)).Text);
+        Assert.Equal("open", remote.Status[0].Circuit);
+        Assert.True(remote.Status[0].Healthy); // its health check still passes: the breaker, not the check, cut it off
+        int cutOffAt = Volatile.Read(ref failures);
+        Assert.InRange(cutOffAt, 4, 15);
+        for (int i = 0; i < 4; i++) Assert.Equal(expected, (await remote.GetResponseAsync(messages, options)).Text);
+        Assert.Equal(cutOffAt, Volatile.Read(ref failures));
+    }
+
+    [Fact]
+    public void The_lmdeploy_request_carries_the_tile_limit_in_each_image_part()
+    {
+        var body = JsonNode.Parse("""
+            {"model": "m", "mm_processor_kwargs": {"max_dynamic_patch": 3}, "skip_special_tokens": false,
+             "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:a"}}, {"type": "text", "text": "Q"},
+                                                       {"type": "image_url", "image_url": {"url": "data:b"}}]}]}
+            """)!.AsObject();
+        Assert.True(LmdeployImagePartPolicy.Rewrite(body));
+        Assert.Null(body["mm_processor_kwargs"]);
+        var parts = body["messages"]![0]!["content"]!.AsArray();
+        Assert.Equal(3, (int)parts[0]!["image_url"]!["max_dynamic_patch"]!);
+        Assert.Equal(3, (int)parts[2]!["image_url"]!["max_dynamic_patch"]!);
+        Assert.Null(parts[1]!["image_url"]);
+        Assert.False((bool)body["skip_special_tokens"]!);
+        Assert.False(LmdeployImagePartPolicy.Rewrite(JsonNode.Parse("""{"messages": []}""")!.AsObject()));
+    }
+
+    [Fact]
+    public async Task Configuration_chooses_the_remote_backend_without_loading_a_model()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["InternVL:Backend"] = "openai",
+            ["InternVL:BackendEndpoints:0"] = "http://127.0.0.1:9/v1",
+            ["InternVL:BackendEndpoints:1"] = "http://127.0.0.1:10",
+            ["InternVL:BackendEngine"] = "lmdeploy",
+            ["InternVL:ModelId"] = "OpenGVLab/InternVL3_5-8B",
+            ["InternVL:BackendApiKey"] = "backend-key",
+        });
+        builder.Services.AddInternVL(builder.Configuration.GetSection("InternVL"));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var client = Assert.IsType<InternVLRemoteChatClient>(host.Services.GetRequiredService<IChatClient>());
+        Assert.Equal("OpenGVLab/InternVL3_5-8B", client.Metadata.DefaultModelId);
+        Assert.Equal(["http://127.0.0.1:9/v1", "http://127.0.0.1:10/"], client.Status.Select(s => s.Endpoint.ToString()));
+        Assert.Equal(5, host.Services.GetRequiredService<VisionTools>().AsAIFunctions().Count);
+        await host.StopAsync();
+
+        var bad = Host.CreateApplicationBuilder();
+        bad.Services.AddInternVL(o => (o.Backend, o.BackendEngine, o.BackendEndpoints) = ("openai", "sglang", ["ftp://x"]));
+        using var badHost = bad.Build();
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => badHost.StartAsync());
+        string message = string.Join("\n", e.Failures);
+        foreach (string setting in (string[])["BackendEndpoints entry 'ftp://x'", "needs ModelId", "BackendEngine 'sglang'"])
+            Assert.Contains(setting, message);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--backend", "http://127.0.0.1:9/v1" }, "--backend needs --model-id")]
+    [InlineData(new[] { "MODEL", "--backend", "http://127.0.0.1:9/v1", "--model-id", "m" }, "not both")]
+    [InlineData(new[] { "--backend", "http://127.0.0.1:9/v1", "--model-id", "m", "--backend-engine", "sglang" }, "sglang")]
+    public void Serve_explains_a_wrong_backend_command_line(string[] args, string message)
+    {
+        var (code, _, error) = CliRunner.Run(["serve", .. args.Select(a => a == "MODEL" ? tiny.Directory : a)]);
+        Assert.Equal(2, code);
+        Assert.Contains(message, error);
     }
 
     private static JsonObject Request(string question, bool stream, int maxTokens, bool image = false)
