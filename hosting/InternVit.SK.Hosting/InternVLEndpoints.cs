@@ -158,6 +158,7 @@ public static class InternVLEndpoints
             if (!request.Stream)
             {
                 var response = await client.GetResponseAsync(request.Messages, request.Options, cancellationToken);
+                NameBackend(context, response.AdditionalProperties);
                 await context.Response.WriteAsJsonAsync(OpenAiProtocol.Completion(id, created, info.ModelId, response), cancellationToken);
                 Log(logger, response.Usage, clock, stream: false);
                 return;
@@ -175,7 +176,11 @@ public static class InternVLEndpoints
                 if (text.Length > 0) firstTokenMs ??= clock.Elapsed.TotalMilliseconds;
                 if (text.Length == 0 && !first) continue;
                 var delta = new JsonObject { ["content"] = text };
-                if (first) delta["role"] = "assistant";
+                if (first)
+                {
+                    delta["role"] = "assistant";
+                    NameBackend(context, update.AdditionalProperties);
+                }
                 first = false;
                 await WriteEvent(context, OpenAiProtocol.Chunk(id, created, info.ModelId, delta, null), cancellationToken);
             }
@@ -206,6 +211,13 @@ public static class InternVLEndpoints
             }
             else await WriteEvent(context, error.ToJson(), CancellationToken.None); // no [DONE]: the answer is incomplete
         }
+    }
+
+    /// <summary>Over remote engines: the <c>X-InternVL-Backend</c> response header names the engine that answered.</summary>
+    private static void NameBackend(HttpContext context, AdditionalPropertiesDictionary? properties)
+    {
+        if (properties?.TryGetValue(Plugin.InternVLRemoteChatClient.BackendProperty, out object? backend) == true && backend is string url)
+            context.Response.Headers["X-InternVL-Backend"] = url;
     }
 
     /// <summary>Errors of the request's own making (bad image, prompt too long, unsupported content) become 400s.</summary>

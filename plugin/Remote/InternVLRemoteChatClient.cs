@@ -80,6 +80,12 @@ public sealed class InternVLRemoteChatClient : IChatClient
         _healthChecks = Task.Run(() => CheckHealthAsync(_stopping.Token));
     }
 
+    /// <summary>
+    /// <see cref="ChatResponse.AdditionalProperties"/> (and the first <see cref="ChatResponseUpdate"/>'s) key: the URL of
+    /// the endpoint that answered.
+    /// </summary>
+    public const string BackendProperty = "internvl_backend";
+
     /// <summary>Provider name, first endpoint and model id.</summary>
     public ChatClientMetadata Metadata { get; }
 
@@ -96,7 +102,9 @@ public sealed class InternVLRemoteChatClient : IChatClient
         return await AttemptAsync(async (endpoint, token) =>
         {
             using var lease = endpoint.Enter();
-            return await endpoint.Client.GetResponseAsync(list, remote, token).ConfigureAwait(false);
+            var response = await endpoint.Client.GetResponseAsync(list, remote, token).ConfigureAwait(false);
+            (response.AdditionalProperties ??= [])[BackendProperty] = endpoint.Url.ToString();
+            return response;
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -116,6 +124,7 @@ public sealed class InternVLRemoteChatClient : IChatClient
         await using (stream.ConfigureAwait(false))
         {
             bool finished = false;
+            (stream.Started[0].AdditionalProperties ??= [])[BackendProperty] = stream.Endpoint.Url.ToString();
             foreach (var update in stream.Started)
             {
                 finished |= update.FinishReason is not null;

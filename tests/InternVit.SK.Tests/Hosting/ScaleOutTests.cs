@@ -275,10 +275,31 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
     /// <summary>A request's outcome: its text, whether it completed (<c>[DONE]</c> or a whole answer), the error code it ended with.</summary>
     private sealed record Outcome(bool Stream, string Question, string Text, bool Completed, string? ErrorCode, HttpStatusCode Status);
 
-    private static async Task<Outcome> SendAsync(HttpClient http, string question, bool image, bool stream, int maxTokens, Action firstToken, CancellationToken cancellationToken)
+    /// <summary>How far a request has come: the engine answering it (the gateway's X-InternVL-Backend header) and the text chunks received.</summary>
+    private sealed class Progress
+    {
+        public volatile string? Backend;
+        public int Chunks;
+        public volatile bool Ended;
+    }
+
+    private static async Task<Outcome> SendAsync(HttpClient http, string question, bool image, bool stream, int maxTokens, Progress progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await SendCoreAsync(http, question, image, stream, maxTokens, progress, cancellationToken);
+        }
+        finally
+        {
+            progress.Ended = true;
+        }
+    }
+
+    private static async Task<Outcome> SendCoreAsync(HttpClient http, string question, bool image, bool stream, int maxTokens, Progress progress, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = Json(Request(question, stream, maxTokens, image)) };
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (response.Headers.TryGetValues("X-InternVL-Backend", out var backend)) progress.Backend = backend.Single();
         if (!stream || response.StatusCode != HttpStatusCode.OK)
         {
             var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!;
@@ -297,7 +318,7 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
             if (chunk["error"] is { } error) return new Outcome(stream, question, text.ToString(), false, (string?)error["code"], response.StatusCode);
             if (chunk["choices"]?.AsArray() is [{ } choice, ..] && (string?)choice["delta"]?["content"] is { Length: > 0 } piece)
             {
-                if (text.Length == 0) firstToken();
+                Interlocked.Increment(ref progress.Chunks);
                 text.Append(piece);
             }
         }
@@ -324,7 +345,8 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
     /// The acceptance test: three engines, a gateway, 64 requests (half streamed), one engine killed while streams are
     /// open. Every request that had not streamed a token is answered elsewhere with the local greedy text; every stream
     /// that lost its engine ends with the documented error event; nothing hangs; the engine, restarted on its port, takes
-    /// requests again once its health check finds it.
+    /// requests again once its health check finds it. The gateway's X-InternVL-Backend header says which engine streams,
+    /// so the kill falls while one of engine 0's long answers has just started.
     /// </summary>
     [Fact]
     public async Task The_gateway_survives_a_dying_engine_and_takes_it_back()
@@ -359,43 +381,34 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
             });
             using var http = new HttpClient { BaseAddress = gateway.Address, Timeout = Bound };
             using var bound = new CancellationTokenSource(Bound);
-            // The streams go first, so that they fill the engines' generation slots (4 each); the whole requests queue behind them.
-            int openStreams = 0;
+            // The streams go first, so that they take the engines' generation slots; the whole requests queue behind them.
+            var progress = Enumerable.Range(0, Requests).Select(_ => new Progress()).ToArray();
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var streams = Enumerable.Range(0, Requests / 2).Select(i => SendOneAsync(i, stream: true)).ToArray();
             await Task.Delay(100);
-            var wholes = Enumerable.Range(0, Requests / 2).Select(i => SendOneAsync(i, stream: false)).ToArray();
+            var wholes = Enumerable.Range(Requests / 2, Requests / 2).Select(i => SendOneAsync(i, stream: false)).ToArray();
             var run = streams.Concat(wholes).ToArray();
 
-            async Task<Outcome> SendOneAsync(int i, bool stream)
+            Task<Outcome> SendOneAsync(int i, bool stream)
             {
                 string question = questions[i % questions.Length];
-                bool started = false;
-                try
-                {
-                    return await SendAsync(http, question, question.Contains("picture", StringComparison.Ordinal), stream, MaxTokens, () =>
-                    {
-                        started = true;
-                        Interlocked.Increment(ref openStreams);
-                    }, bound.Token);
-                }
-                finally
-                {
-                    if (started) Interlocked.Decrement(ref openStreams);
-                }
+                return SendAsync(http, question, question.Contains("picture", StringComparison.Ordinal), stream, MaxTokens, progress[i], bound.Token);
             }
 
-            // Kill engine 0 while streams are open on it: 9 open streams cannot all be on the other two engines' 8 slots.
-            await WaitUntilAsync(async () => Volatile.Read(ref openStreams) >= 9 && (int)(await BackendAsync(http, urls[0]))["in_flight"]! >= 3,
-                TimeSpan.FromSeconds(60), "9 open streams");
-            int open = Volatile.Read(ref openStreams);
+            // Kill engine 0 while one of its streams of a long (96-token) answer has just started, and requests wait on it.
+            bool IsEarlyLongStreamOnEngine0(int i) => questions[i % questions.Length].Contains("picture", StringComparison.Ordinal)
+                && progress[i].Backend == urls[0].ToString() && !progress[i].Ended && Volatile.Read(ref progress[i].Chunks) is >= 1 and <= 24;
+            await WaitUntilAsync(async () => Enumerable.Range(0, Requests / 2).Any(IsEarlyLongStreamOnEngine0) && (int)(await BackendAsync(http, urls[0]))["in_flight"]! >= 3,
+                TimeSpan.FromSeconds(90), "a long stream starting on engine 0");
+            int open = progress.Take(Requests / 2).Count(p => p.Chunks > 0 && !p.Ended);
             output.WriteLine($"killing engine 0 after {clock.ElapsedMilliseconds} ms, {open} streams open");
             await engines[0]!.KillAsync();
             var outcomes = await Task.WhenAll(run).WaitAsync(Bound);
             output.WriteLine($"all {Requests} requests ended after {clock.ElapsedMilliseconds} ms");
 
-            foreach (var outcome in outcomes)
+            for (int i = 0; i < Requests; i++)
             {
+                var outcome = outcomes[i];
                 string reference = expected[outcome.Question];
                 if (outcome.Completed)
                 {
@@ -405,6 +418,7 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
                 // Only a stream that had started may fail, with the documented error, holding a true start of the answer.
                 Assert.True(outcome.Stream, $"a whole request failed: {outcome.Status} {outcome.ErrorCode}");
                 Assert.Equal("backend_stream_broken", outcome.ErrorCode);
+                Assert.Equal(urls[0].ToString(), progress[i].Backend); // only the killed engine's streams broke
                 Assert.StartsWith(outcome.Text, reference, StringComparison.Ordinal);
             }
             int broken = outcomes.Count(o => !o.Completed);
@@ -416,11 +430,13 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
             await engines[0]!.DisposeAsync();
             engines[0] = await ServerProcess.StartAsync(engineArgs, ports[0]);
             await WaitUntilAsync(async () => (bool)(await BackendAsync(http, urls[0]))["healthy"]!, TimeSpan.FromSeconds(30), "engine 0's health check");
+            var againProgress = Enumerable.Range(0, 12).Select(_ => new Progress()).ToArray();
             var again = await Task.WhenAll(Enumerable.Range(0, 12).Select(i =>
-                SendAsync(http, questions[i % 3], image: false, stream: i % 2 == 0, MaxTokens, () => { }, bound.Token)));
+                SendAsync(http, questions[i % 3], image: false, stream: i % 2 == 0, MaxTokens, againProgress[i], bound.Token)));
             Assert.All(again, o => Assert.True(o.Completed && o.Text == expected[o.Question], $"{o.Question}: {o.ErrorCode}"));
+            Assert.Contains(againProgress, p => p.Backend == urls[0].ToString());
             await WaitUntilAsync(() => Task.FromResult(engines[0]!.Output.Contains("chat completion (", StringComparison.Ordinal)), TimeSpan.FromSeconds(10),
-                "engine 0 answering");
+                "engine 0's log of an answer");
         }
         finally
         {
