@@ -59,11 +59,11 @@ public sealed class InternVLRemoteChatClient : IChatClient
             Timeout = Timeout.InfiniteTimeSpan,
         };
         _endpoints = [.. options.Endpoints.Select(url => new RemoteEndpoint(url, options, _http))];
-        _retry = new ResiliencePipelineBuilder()
+        _retry = options.MaxRetries == 0 ? ResiliencePipeline.Empty : new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = new PredicateBuilder().Handle<AttemptFailedException>(),
-                MaxRetryAttempts = Math.Max(options.MaxRetries, 1),
+                MaxRetryAttempts = options.MaxRetries,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.RetryDelay,
@@ -75,7 +75,6 @@ public sealed class InternVLRemoteChatClient : IChatClient
                 },
             })
             .Build();
-        if (options.MaxRetries == 0) _retry = ResiliencePipeline.Empty;
         Metadata = new ChatClientMetadata("internvit-sk-remote", _endpoints[0].Url, options.ModelId);
         _healthChecks = Task.Run(() => CheckHealthAsync(_stopping.Token));
     }
