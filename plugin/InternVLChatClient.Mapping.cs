@@ -23,6 +23,12 @@ public sealed partial class InternVLChatClient
     /// </summary>
     public const string ThinkingProperty = "enable_thinking";
 
+    /// <summary>
+    /// <see cref="ChatOptions.AdditionalProperties"/> key: false keeps the special tokens the model writes (the grounding
+    /// tags <c>&lt;ref&gt;</c>, <c>&lt;box&gt;</c>...) in the text; the stop token is never kept. vLLM and lmdeploy read the same field.
+    /// </summary>
+    public const string SkipSpecialTokensProperty = "skip_special_tokens";
+
     /// <summary><see cref="UsageDetails.AdditionalCounts"/> key: image tokens of the prompt.</summary>
     public const string ImageTokensCount = "image_tokens";
 
@@ -95,7 +101,7 @@ public sealed partial class InternVLChatClient
             {
                 case DataContent data:
                     CheckImageMediaType(data.MediaType, "data");
-                    user.Images.Add(ImageInput.FromBytes(data.Data));
+                    user.Images.Add(ImageInput.FromBytes(data.Data, ImageMaxTiles(data)));
                     break;
                 case UriContent uri:
                     if (!uri.Uri.IsAbsoluteUri || !uri.Uri.IsFile)
@@ -103,7 +109,7 @@ public sealed partial class InternVLChatClient
                     // "image/*": an image of unstated format (what Semantic Kernel gives an ImageContent with a URI and no
                     // MIME type); the decoder tells the format from the bytes and refuses what it cannot read.
                     if (!uri.MediaType.Equals(AnyImageMediaType, StringComparison.OrdinalIgnoreCase)) CheckImageMediaType(uri.MediaType, "uri");
-                    user.Images.Add(ImageInput.FromBytes(await _sources.ReadFileAsync(uri.Uri, cancellationToken).ConfigureAwait(false)));
+                    user.Images.Add(ImageInput.FromBytes(await _sources.ReadFileAsync(uri.Uri, cancellationToken).ConfigureAwait(false), ImageMaxTiles(uri)));
                     break;
                 default:
                     if (!AppendText(text, content)) throw Unsupported(content);
@@ -111,6 +117,15 @@ public sealed partial class InternVLChatClient
             }
         }
         if (text.Length > 0) user.Texts.Add(text.ToString());
+    }
+
+    /// <summary>An image's own tile limit: <c>"max_tiles"</c> in its content's additional properties (lmdeploy's per-image <c>max_dynamic_patch</c>).</summary>
+    private static int? ImageMaxTiles(AIContent content)
+    {
+        if (content.AdditionalProperties is null) return null;
+        double? tiles = Number(new ChatOptions { AdditionalProperties = content.AdditionalProperties }, MaxTilesProperty);
+        return tiles is null ? null
+            : tiles == Math.Floor(tiles.Value) && tiles is >= 1 and <= int.MaxValue ? (int)tiles.Value : throw new ArgumentException($"an image's '{MaxTilesProperty}' must be a whole number, not {tiles}");
     }
 
     /// <summary>The turn's text, checked against its images: placeholders, if any, one per image.</summary>
@@ -186,6 +201,7 @@ public sealed partial class InternVLChatClient
             StopSequences = options?.StopSequences?.ToArray() ?? [],
             MaxTiles = maxTiles,
             Thinking = Boolean(options, ThinkingProperty) ?? false,
+            SkipSpecialTokens = Boolean(options, SkipSpecialTokensProperty) ?? true,
         };
     }
 

@@ -63,6 +63,9 @@ public sealed partial class InternVLChatClient : IChatClient
         }
     }
 
+    /// <summary>Called after every generation with the conversation and the result; a test seam.</summary>
+    internal Action<Conversation, GenerationResult>? Generated { get; set; }
+
     /// <summary>The model answering.</summary>
     public InternVLModel Model { get; }
 
@@ -95,9 +98,10 @@ public sealed partial class InternVLChatClient : IChatClient
     /// the bytes tell the format).</item>
     /// </list>
     /// Options: MaxOutputTokens, Temperature, TopP, TopK, Seed and StopSequences map to the generation options;
-    /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40), <c>"repetition_penalty"</c> and
+    /// <see cref="ChatOptions.AdditionalProperties"/> may carry <c>"max_tiles"</c> (1–40), <c>"repetition_penalty"</c>,
     /// <c>"enable_thinking"</c> (<see cref="ThinkingProperty"/>: InternVL3.5's thinking system prompt, ahead of the
-    /// request's own system prompt if it has one; see <see cref="ThinkingMode.SystemMessage"/>).
+    /// request's own system prompt if it has one; see <see cref="ThinkingMode.SystemMessage"/>)
+    /// and <c>"skip_special_tokens"</c> (false keeps special tokens such as the grounding tags in the text).
     /// <see cref="ChatOptions.ModelId"/> is ignored (one client serves one model; responses carry its id).
     /// <see cref="ChatOptions.Tools"/> are ignored: InternVL has no tool-call format, so the client never emits or
     /// invokes function calls; a <see cref="ChatToolMode.RequireAny"/> tool mode and JSON response formats are refused.
@@ -123,6 +127,7 @@ public sealed partial class InternVLChatClient : IChatClient
             if (update.Text.Length > 0) yield return Update([new TextContent(update.Text)]);
             if (update.Result is { } result)
             {
+                Generated?.Invoke(conversation, result);
                 var last = Update([new UsageContent(ToUsage(result.Usage))]);
                 last.FinishReason = ToFinishReason(result.FinishReason);
                 last.RawRepresentation = result;

@@ -4,9 +4,10 @@ namespace InternVit.SK.Plugin;
 
 /// <summary>Token counts of one tool call.</summary>
 /// <param name="PromptTokens">Tokens in the prompt, image tokens included.</param>
-/// <param name="ImageTokens">Of those, image tokens (tokens per tile × tiles, 256 per tile for 448-pixel tiles).</param>
+/// <param name="ImageTokens">Of those, image tokens (tokens per tile × tiles, 256 per tile for 448-pixel tiles); null when the
+/// backend does not report them (vLLM, lmdeploy and the OpenAI protocol have no such count).</param>
 /// <param name="CompletionTokens">Tokens generated.</param>
-public sealed record VisionUsage(int PromptTokens, int ImageTokens, int CompletionTokens);
+public sealed record VisionUsage(int PromptTokens, int? ImageTokens, int CompletionTokens);
 
 /// <summary>What <c>describe_image</c> returns.</summary>
 /// <param name="Description">The model's description.</param>

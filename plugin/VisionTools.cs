@@ -11,7 +11,8 @@ namespace InternVit.SK.Plugin;
 /// <c>answer_document_question</c> and <c>locate</c>. Each call runs in a fresh conversation on the shared model, so
 /// tools may be called concurrently. Every argument is untrusted: images are read through the
 /// <see cref="ImageSourceOptions"/> policy, and questions or phrases holding the model's special tokens are refused.
-/// The model is not owned: dispose it yourself after the tools.
+/// The model (or chat client) is not owned: dispose it yourself after the tools. The tools talk to an <see cref="IChatClient"/>:
+/// the local model's <see cref="InternVLChatClient"/>, or <see cref="InternVLRemoteChatClient"/> over vLLM or lmdeploy.
 /// </summary>
 public sealed class VisionTools : IDisposable
 {
@@ -30,9 +31,20 @@ public sealed class VisionTools : IDisposable
     internal const string GroundingPrompt = "Please provide the bounding box coordinate of the region this sentence describes: <ref>{0}</ref>";
 
     private static readonly string[] Details = ["brief", "normal", "detailed"];
-    private static readonly HashSet<string> GroundingTokens = new(StringComparer.Ordinal) { "<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>" };
 
-    private readonly InternVLModel _model;
+    /// <summary>
+    /// The marker texts of InternVL's chat templates and grounding format. A remote backend has no tokenizer here, so its
+    /// questions are checked against these texts; over the local model the tokenizer's own special tokens are checked too.
+    /// </summary>
+    private static readonly string[] TemplateMarkers =
+        ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<s>", "</s>", "<img>", "</img>", "<IMG_CONTEXT>", "<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>"];
+
+    /// <summary>Most tiles per image when neither the options nor a local model say: InternVL's <c>max_dynamic_patch</c> default (12).</summary>
+    internal const int RemoteDefaultMaxTiles = 12;
+
+    private readonly IChatClient _client;
+    private readonly InternVLChatClient? _ownedClient;
+    private readonly InternVLModel? _model;
     private readonly VisionToolsOptions _options;
     private readonly ImageSources _sources;
     private readonly IReadOnlyList<AIFunction> _functions;
@@ -44,8 +56,24 @@ public sealed class VisionTools : IDisposable
 
     /// <summary>Creates the tools with <paramref name="httpHandler"/> standing in for the network (tests).</summary>
     internal VisionTools(InternVLModel model, VisionToolsOptions? options, HttpMessageHandler? httpHandler)
+        : this(new InternVLChatClient(model ?? throw new ArgumentNullException(nameof(model))), options, httpHandler, ownsClient: true)
     {
-        _model = model ?? throw new ArgumentNullException(nameof(model));
+    }
+
+    /// <summary>
+    /// Creates the tools over a chat client (not owned): an <see cref="InternVLChatClient"/>, or an
+    /// <see cref="InternVLRemoteChatClient"/> over vLLM, lmdeploy or <c>internvl serve</c> endpoints. The prompts, the
+    /// grounding parsing and the box mapping are the same for every client.
+    /// </summary>
+    public VisionTools(IChatClient client, VisionToolsOptions? options = null) : this(client, options, null, ownsClient: false)
+    {
+    }
+
+    private VisionTools(IChatClient client, VisionToolsOptions? options, HttpMessageHandler? httpHandler, bool ownsClient)
+    {
+        _client = client ?? throw new ArgumentNullException(nameof(client));
+        _ownedClient = ownsClient ? client as InternVLChatClient : null;
+        _model = client.GetService<InternVLModel>();
         _options = options ?? new VisionToolsOptions();
         _options.Validate();
         _sources = new ImageSources(_options.ImageSources, httpHandler);
@@ -60,8 +88,12 @@ public sealed class VisionTools : IDisposable
         _functions = [.. functions.Select(f => new ArgumentTypeCheck(f))];
     }
 
-    /// <summary>Called after every generation with the conversation (its history holds the question as prompted) and the result; a test seam.</summary>
-    internal Action<Conversation, GenerationResult>? Generated { get; set; }
+    /// <summary>Called after every local generation with the conversation (its history holds the question as prompted) and the result; a test seam.</summary>
+    internal Action<Conversation, GenerationResult>? Generated
+    {
+        get => (_client as InternVLChatClient)?.Generated;
+        set => (_client as InternVLChatClient ?? throw new InvalidOperationException("only the local model's tools report generations")).Generated = value;
+    }
 
     /// <summary>The tools as AI functions, for a planner (<c>ChatOptions.Tools</c>) or Semantic Kernel (<c>AsKernelFunction()</c>).</summary>
     public IReadOnlyList<AIFunction> AsAIFunctions() => _functions;
@@ -83,7 +115,7 @@ public sealed class VisionTools : IDisposable
         };
         // A one-sentence caption needs no high-resolution tiles: the whole image as one 448-pixel tile.
         int? maxTiles = level == "brief" ? 1 : _options.MaxTiles;
-        var input = ImageInput.FromBytes(await _sources.ReadAsync(image, cancellationToken).ConfigureAwait(false));
+        var input = await _sources.ReadAsync(image, cancellationToken).ConfigureAwait(false);
         var (answer, usage) = await GenerateAsync(prompt, [input], maxTiles, cancellationToken).ConfigureAwait(false);
         return new ImageDescription(answer, level, usage);
     }
@@ -96,7 +128,7 @@ public sealed class VisionTools : IDisposable
         CancellationToken cancellationToken = default)
     {
         string checkedQuestion = CheckText(question, nameof(question));
-        var input = ImageInput.FromBytes(await _sources.ReadAsync(image, cancellationToken).ConfigureAwait(false));
+        var input = await _sources.ReadAsync(image, cancellationToken).ConfigureAwait(false);
         var (answer, usage) = await GenerateAsync(checkedQuestion, [input], _options.MaxTiles, cancellationToken).ConfigureAwait(false);
         return new ImageAnswer(answer, 1, usage);
     }
@@ -107,7 +139,7 @@ public sealed class VisionTools : IDisposable
         [Description(ImageArgument)] string image,
         CancellationToken cancellationToken = default)
     {
-        var input = ImageInput.FromBytes(await _sources.ReadAsync(image, cancellationToken).ConfigureAwait(false));
+        var input = await _sources.ReadAsync(image, cancellationToken).ConfigureAwait(false);
         var (text, usage) = await GenerateAsync(OcrPrompt, [input], _options.MaxTiles, cancellationToken).ConfigureAwait(false);
         string[] lines = text.Split('\n').Select(line => line.TrimEnd('\r')).Where(line => line.Trim().Length > 0).ToArray();
         return new ExtractedText(text, lines, usage);
@@ -125,13 +157,13 @@ public sealed class VisionTools : IDisposable
         string checkedQuestion = CheckText(question, nameof(question));
         // Tiles per page as the official multi-page DocVQA evaluation shares them
         // (internvl_chat/eval/mpdocvqa/evaluate_vqa.py: max_num = max(1, min(max_num, total_max_num // pages))).
-        int tilesPerPage = Math.Max(1, Math.Min(_options.MaxTiles ?? _model.DefaultMaxTiles, _options.DocumentTileBudget / pages.Length));
-        var inputs = new List<ImageInput>(pages.Length);
+        int tilesPerPage = Math.Max(1, Math.Min(_options.MaxTiles ?? _model?.DefaultMaxTiles ?? RemoteDefaultMaxTiles, _options.DocumentTileBudget / pages.Length));
+        var inputs = new List<ReadOnlyMemory<byte>>(pages.Length);
         foreach (string page in pages)
-            inputs.Add(ImageInput.FromBytes(await _sources.ReadAsync(page, cancellationToken).ConfigureAwait(false), tilesPerPage));
+            inputs.Add(await _sources.ReadAsync(page, cancellationToken).ConfigureAwait(false));
         // No placeholder in the question: the prompt builder prepends "Image-1: <image>\nImage-2: <image>\n..." (one
         // "<image>\n" for a single page), the multi-image convention of the model cards and of that evaluation.
-        var (answer, usage) = await GenerateAsync(checkedQuestion, inputs, null, cancellationToken).ConfigureAwait(false);
+        var (answer, usage) = await GenerateAsync(checkedQuestion, inputs, tilesPerPage, cancellationToken).ConfigureAwait(false);
         return new ImageAnswer(answer, pages.Length, usage);
     }
 
@@ -144,38 +176,40 @@ public sealed class VisionTools : IDisposable
     {
         string checkedPhrase = CheckText(phrase, nameof(phrase));
         var bytes = await _sources.ReadAsync(image, cancellationToken).ConfigureAwait(false);
-        // Decoded once: its size (after EXIF orientation, as the generation sees it) maps the 0-1000 boxes to pixels.
-        using var decoded = ImageDecoder.Decode(bytes.Span);
-        var conversation = _model.StartConversation(_options.SystemPrompt);
-        var result = await conversation.GenerateAsync(string.Format(System.Globalization.CultureInfo.InvariantCulture, GroundingPrompt, checkedPhrase),
-            [ImageInput.FromImage(decoded)], Options(_options.MaxTiles), cancellationToken).ConfigureAwait(false);
-        Generated?.Invoke(conversation, result);
-        string raw = WithGroundingTags(result.TokenIds).Trim();
-        var boxes = GroundingParser.Parse(raw, decoded.Width, decoded.Height, checkedPhrase);
-        return new LocateResult(checkedPhrase, boxes, decoded.Width, decoded.Height, raw, Usage(result));
+        // Its size after EXIF orientation (as the model sees it) maps the 0-1000 boxes to pixels.
+        int width, height;
+        using (var decoded = ImageDecoder.Decode(bytes.Span)) (width, height) = (decoded.Width, decoded.Height);
+        // The special tokens are kept so that the grounding tags come back (the stop token never does).
+        var (raw, usage) = await GenerateAsync(string.Format(System.Globalization.CultureInfo.InvariantCulture, GroundingPrompt, checkedPhrase),
+            [bytes], _options.MaxTiles, cancellationToken, keepSpecialTokens: true).ConfigureAwait(false);
+        raw = raw.Trim();
+        var boxes = GroundingParser.Parse(raw, width, height, checkedPhrase);
+        return new LocateResult(checkedPhrase, boxes, width, height, raw, usage);
     }
 
     private const string ImageArgument = "The image: a file path (relative to the allowed image folder), a data URI (data:image/png;base64,...), base64, or an http(s) URL when allowed.";
 
-    private async Task<(string Answer, VisionUsage Usage)> GenerateAsync(string question, IReadOnlyList<ImageInput> images, int? maxTiles, CancellationToken cancellationToken)
+    /// <summary>One question about images in a fresh conversation: the images, then the question, greedy, through the chat client.</summary>
+    private async Task<(string Answer, VisionUsage Usage)> GenerateAsync(string question, IReadOnlyList<ReadOnlyMemory<byte>> images, int? maxTiles,
+        CancellationToken cancellationToken, bool keepSpecialTokens = false)
     {
-        var conversation = _model.StartConversation(_options.SystemPrompt);
-        var result = await conversation.GenerateAsync(question, images, Options(maxTiles), cancellationToken).ConfigureAwait(false);
-        Generated?.Invoke(conversation, result);
-        return (conversation.History[^1].Answer, Usage(result));
+        var contents = new List<AIContent>(images.Count + 1);
+        foreach (var image in images) contents.Add(new DataContent(image, ImageDecoder.MediaType(ImageDecoder.DetectFormat(image.Span))));
+        contents.Add(new TextContent(question));
+        var messages = new List<ChatMessage>(2);
+        if (_options.SystemPrompt is { } system) messages.Add(new ChatMessage(ChatRole.System, system));
+        messages.Add(new ChatMessage(ChatRole.User, contents));
+        var options = new ChatOptions { MaxOutputTokens = _options.MaxOutputTokens, Temperature = 0, AdditionalProperties = [] };
+        if (maxTiles is int tiles) options.AdditionalProperties[InternVLChatClient.MaxTilesProperty] = tiles;
+        if (keepSpecialTokens) options.AdditionalProperties[InternVLChatClient.SkipSpecialTokensProperty] = false;
+        var response = await _client.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        return (response.Text, Usage(response.Usage));
     }
 
-    private GenerationOptions Options(int? maxTiles) => new() { MaxNewTokens = _options.MaxOutputTokens, MaxTiles = maxTiles };
-
-    private static VisionUsage Usage(GenerationResult result) => new(result.Usage.PromptTokens, result.Usage.ImageTokens, result.Usage.CompletionTokens);
-
-    /// <summary>The generated text with the grounding tags kept and every other special token (the stop token, EOS) dropped.</summary>
-    private string WithGroundingTags(IReadOnlyList<int> ids)
-    {
-        var tokenizer = _model.Tokenizer;
-        int[] kept = ids.Where(id => !tokenizer.IsSpecialToken(id) || GroundingTokens.Contains(tokenizer.IdToToken(id) ?? "")).ToArray();
-        return tokenizer.Decode(kept, skipSpecialTokens: false);
-    }
+    private static VisionUsage Usage(UsageDetails? usage) => new(
+        (int)(usage?.InputTokenCount ?? 0),
+        usage?.AdditionalCounts is { } counts && counts.TryGetValue(InternVLChatClient.ImageTokensCount, out long imageTokens) ? (int)imageTokens : null,
+        (int)(usage?.OutputTokenCount ?? 0));
 
     /// <summary>
     /// A question or phrase from the planner: not empty, not too long, and without the model's special tokens
@@ -189,12 +223,26 @@ public sealed class VisionTools : IDisposable
             throw new ArgumentException($"{name} is {trimmed.Length} characters, more than the limit of {_options.MaxQuestionLength}", name);
         if (trimmed.Contains(Text.PromptBuilder.ImagePlaceholder, StringComparison.Ordinal))
             throw new ArgumentException($"{name} must not contain '{Text.PromptBuilder.ImagePlaceholder}'; pass images as image arguments", name);
-        foreach (int id in _model.Tokenizer.Encode(trimmed))
-            if (_model.Tokenizer.IsSpecialToken(id))
-                throw new ArgumentException($"{name} must not contain the model's special token '{_model.Tokenizer.IdToToken(id)}'", name);
+        if (_model is not null)
+            foreach (int id in _model.Tokenizer.Encode(trimmed))
+                if (_model.Tokenizer.IsSpecialToken(id))
+                    throw new ArgumentException($"{name} must not contain the model's special token '{_model.Tokenizer.IdToToken(id)}'", name);
+        // The first marker in the text is named (a remote backend's tokenizer is not here to find them).
+        string? first = null;
+        int at = int.MaxValue;
+        foreach (string marker in TemplateMarkers)
+        {
+            int index = trimmed.IndexOf(marker, StringComparison.Ordinal);
+            if (index >= 0 && index < at) (first, at) = (marker, index);
+        }
+        if (first is not null) throw new ArgumentException($"{name} must not contain the model's special token '{first}'", name);
         return trimmed;
     }
 
     /// <inheritdoc />
-    public void Dispose() => _sources.Dispose();
+    public void Dispose()
+    {
+        _sources.Dispose();
+        _ownedClient?.Dispose();
+    }
 }

@@ -5,7 +5,8 @@ using Microsoft.Extensions.Hosting;
 namespace InternVit.SK.Cli;
 
 /// <summary>
-/// <c>internvl serve MODEL_DIR [--urls URL] [--api-key KEY] ...</c>: the OpenAI-compatible HTTP API and the chat page, and
+/// <c>internvl serve MODEL_DIR [--urls URL] [--api-key KEY] ...</c>: the OpenAI-compatible HTTP API and the chat page (or,
+/// with <c>--backend URL ...</c> instead of a model folder, the same in front of remote engines), and
 /// <c>internvl mcp MODEL_DIR ...</c>: the vision tools as a Model Context Protocol server over stdio.
 /// </summary>
 internal static class ServeCommand
@@ -30,7 +31,7 @@ internal static class ServeCommand
         });
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 requests (or set INTERNVL_API_KEY, which other users cannot see in the process list)." };
         var allowHosts = new Option<string[]>("--allow-host") { Description = "A host name the server answers to besides its addresses and localhost (e.g. behind a proxy); repeat for several." };
-        var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /.") { urls, apiKey, allowHosts };
+        var command = new Command("serve", "Serve an OpenAI-compatible chat API (with images) and a chat page at /, over a local model or as a gateway in front of remote engines (--backend).") { urls, apiKey, allowHosts };
         host.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -68,7 +69,22 @@ internal static class ServeCommand
 /// <summary>The model and policy options <c>serve</c> and <c>mcp</c> share.</summary>
 internal sealed class HostCliOptions
 {
-    private readonly Argument<DirectoryInfo> _model = new("MODEL_DIR") { Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache)." };
+    private readonly Argument<DirectoryInfo?> _model = new("MODEL_DIR")
+    {
+        Description = "A converted model folder, or an original InternVL checkpoint (converted once into the cache). Not with --backend.",
+        Arity = ArgumentArity.ZeroOrOne,
+    };
+    private readonly Option<string[]> _backends = new("--backend")
+    {
+        Description = "Answer through a remote OpenAI-compatible engine (vLLM, lmdeploy, another internvl serve) at this URL, e.g. http://gpu1:8000/v1, instead of a local model; repeat for several (health-checked, least busy first, retried, circuit-broken). Needs --model-id.",
+    };
+    private readonly Option<string?> _backendKey = new("--backend-api-key") { Description = "The key the engines want (or set INTERNVL_BACKEND_API_KEY); separate from --api-key." };
+    private readonly Option<string> _backendEngine = new("--backend-engine")
+    {
+        Description = "The engine behind --backend: vllm (also internvl serve) or lmdeploy; decides where the tile limit is sent.",
+        DefaultValueFactory = _ => "vllm",
+    };
+    private readonly Option<string?> _modelId = new("--model-id") { Description = "The model id the API reports and accepts (default: the model folder's name); with --backend, the id the engines serve." };
     private readonly Option<DirectoryInfo[]> _roots = new("--allow-image-root") { Description = "A folder whose images tools and file: URIs may read; repeat for several." };
     private readonly Option<string[]> _hosts = new("--allow-image-host") { Description = "A host https image URLs may come from; repeat for several (enables remote images)." };
     private readonly Option<int?> _maxTiles = new("--max-tiles") { Description = "Default most tiles per image." };
@@ -87,12 +103,36 @@ internal sealed class HostCliOptions
     public void AddTo(Command command)
     {
         command.Add(_model);
-        foreach (var option in (Option[])[_roots, _hosts, _maxTiles, _threads, _concurrent, _queue, _cache]) command.Add(option);
+        _backendEngine.AcceptOnlyFromAmong("vllm", "lmdeploy");
+        InputChecks.Validate(_backends, urls =>
+        {
+            foreach (string url in urls)
+                if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                    throw new ArgumentException($"'{url}' is not an engine's http(s) URL (e.g. http://gpu1:8000/v1)");
+        });
+        foreach (var option in (Option[])[_backends, _backendKey, _backendEngine, _modelId, _roots, _hosts, _maxTiles, _threads, _concurrent, _queue, _cache]) command.Add(option);
+        command.Validators.Add(result =>
+        {
+            bool remote = (result.GetValue(_backends) ?? []).Length > 0;
+            bool local = result.GetValue(_model) is not null;
+            if (remote && local) result.AddError("give either MODEL_DIR (a local model) or --backend URLs (remote engines), not both");
+            else if (!remote && !local) result.AddError("MODEL_DIR is required (or --backend URLs of remote engines)");
+            else if (remote && string.IsNullOrWhiteSpace(result.GetValue(_modelId))) result.AddError("--backend needs --model-id: the model id the engines serve");
+        });
     }
 
     public void Apply(ParseResult parse, InternVLOptions o)
     {
-        o.ModelPath = parse.GetRequiredValue(_model).FullName;
+        var backends = parse.GetValue(_backends) ?? [];
+        if (backends.Length > 0)
+        {
+            o.Backend = "openai";
+            o.BackendEndpoints = [.. backends];
+            o.BackendApiKey = parse.GetValue(_backendKey) ?? Environment.GetEnvironmentVariable("INTERNVL_BACKEND_API_KEY");
+            o.BackendEngine = parse.GetRequiredValue(_backendEngine);
+        }
+        else o.ModelPath = parse.GetRequiredValue(_model)!.FullName;
+        o.ModelId = parse.GetValue(_modelId);
         o.AllowedImageRoots = [.. (parse.GetValue(_roots) ?? []).Select(d => d.FullName)];
         o.AllowedImageHosts = [.. parse.GetValue(_hosts) ?? []];
         o.AllowRemoteImages = o.AllowedImageHosts.Count > 0;

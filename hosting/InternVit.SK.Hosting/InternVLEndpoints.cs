@@ -13,7 +13,9 @@ namespace InternVit.SK.Hosting;
 
 /// <summary>
 /// The OpenAI-compatible HTTP API over the registered <see cref="IChatClient"/>: <c>POST /v1/chat/completions</c>
-/// (text and image parts, streaming as server-sent events), <c>GET /v1/models</c>, and the chat page at <c>/</c>.
+/// (text and image parts, streaming as server-sent events), <c>GET /v1/models</c>, <c>GET /health</c>, and the chat page
+/// at <c>/</c>. Over remote engines (the <c>openai</c> backend) the same API makes the server a gateway; <c>/v1/models</c>
+/// then lists each engine's state under <c>internvl_backends</c>.
 /// </summary>
 public static class InternVLEndpoints
 {
@@ -24,9 +26,10 @@ public static class InternVLEndpoints
     {
         app.MapPost("/v1/chat/completions", ChatCompletionsAsync);
         app.MapGet("/v1/models", Models);
-        app.MapGet("/v1/models/{id}", (string id, InternVLModelInfo info) => id == info.ModelId
-            ? Results.Json(Model(info))
+        app.MapGet("/v1/models/{id}", (string id, InternVLModelInfo info, IChatClient client) => id == info.ModelId
+            ? Results.Json(Model(info, client))
             : Results.Json(ModelNotFound(id, info).ToJson(), statusCode: StatusCodes.Status404NotFound));
+        app.MapGet("/health", Health);
         app.MapGet("/", () => Results.Content(ChatPage.Html, "text/html; charset=utf-8"));
         return app;
     }
@@ -74,10 +77,43 @@ public static class InternVLEndpoints
         return app;
     }
 
-    private static IResult Models(InternVLModelInfo info) => Results.Json(new JsonObject { ["object"] = "list", ["data"] = new JsonArray(Model(info)) });
+    private static IResult Models(InternVLModelInfo info, IChatClient client) =>
+        Results.Json(new JsonObject { ["object"] = "list", ["data"] = new JsonArray(Model(info, client)) });
 
-    private static JsonObject Model(InternVLModelInfo info) =>
-        new() { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" };
+    private static JsonObject Model(InternVLModelInfo info, IChatClient client)
+    {
+        var model = new JsonObject { ["id"] = info.ModelId, ["object"] = "model", ["created"] = info.Created, ["owned_by"] = "internvit-sk" };
+        if (client.GetService<Plugin.InternVLRemoteChatClient>() is { } remote)
+            model["internvl_backends"] = new JsonArray([.. remote.Status.Select(b => (JsonNode)new JsonObject
+            {
+                ["url"] = b.Endpoint.ToString(),
+                ["healthy"] = b.Healthy,
+                ["circuit"] = b.Circuit,
+                ["in_flight"] = b.InFlight,
+                ["last_error"] = b.LastError,
+            })]);
+        return model;
+    }
+
+    /// <summary>
+    /// <c>GET /health</c> (no API key, as vLLM's): 200 <c>{"status": "ok"}</c> when requests can be answered; over remote
+    /// engines 200 with <c>"degraded"</c> while some are down, 503 <c>"unavailable"</c> when none is up, with the counts
+    /// (the engines' details are under <c>/v1/models</c>, behind the key).
+    /// </summary>
+    private static IResult Health(IChatClient client)
+    {
+        if (client.GetService<Plugin.InternVLRemoteChatClient>() is not { } remote)
+            return Results.Json(new JsonObject { ["status"] = "ok", ["backend"] = "local" });
+        var status = remote.Status;
+        int healthy = status.Count(b => b.Healthy && b.Circuit != "open");
+        string state = healthy == status.Count ? "ok" : healthy > 0 ? "degraded" : "unavailable";
+        return Results.Json(new JsonObject
+        {
+            ["status"] = state,
+            ["backend"] = "openai",
+            ["backends"] = new JsonObject { ["healthy"] = healthy, ["total"] = status.Count },
+        }, statusCode: healthy > 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+    }
 
     private static OpenAiError ModelNotFound(string? id, InternVLModelInfo info) =>
         new(404, $"the model '{id}' does not exist; this server serves '{info.ModelId}'", code: "model_not_found", param: "model");
@@ -122,6 +158,7 @@ public static class InternVLEndpoints
             if (!request.Stream)
             {
                 var response = await client.GetResponseAsync(request.Messages, request.Options, cancellationToken);
+                NameBackend(context, response.AdditionalProperties);
                 await context.Response.WriteAsJsonAsync(OpenAiProtocol.Completion(id, created, info.ModelId, response), cancellationToken);
                 Log(logger, response.Usage, clock, stream: false);
                 return;
@@ -143,7 +180,11 @@ public static class InternVLEndpoints
                 var delta = new JsonObject();
                 if (reasoning?.Length > 0) delta["reasoning_content"] = reasoning;
                 if (text.Length > 0 || delta.Count == 0) delta["content"] = text;
-                if (first) delta["role"] = "assistant";
+                if (first)
+                {
+                    delta["role"] = "assistant";
+                    NameBackend(context, update.AdditionalProperties);
+                }
                 first = false;
                 await WriteEvent(context, OpenAiProtocol.Chunk(id, created, info.ModelId, delta, null), cancellationToken);
             }
@@ -166,9 +207,21 @@ public static class InternVLEndpoints
         }
         catch (Exception e) when (MapException(e) is OpenAiError error)
         {
-            if (!context.Response.HasStarted) await WriteError(context, error);
-            else await WriteEvent(context, error.ToJson(), CancellationToken.None);
+            if (error.Status >= 500) logger.LogWarning("chat completion {Id} failed: {Message}", id, error.Message);
+            if (!context.Response.HasStarted)
+            {
+                if (error.Status == StatusCodes.Status503ServiceUnavailable) context.Response.Headers.RetryAfter = "1";
+                await WriteError(context, error);
+            }
+            else await WriteEvent(context, error.ToJson(), CancellationToken.None); // no [DONE]: the answer is incomplete
         }
+    }
+
+    /// <summary>Over remote engines: the <c>X-InternVL-Backend</c> response header names the engine that answered.</summary>
+    private static void NameBackend(HttpContext context, AdditionalPropertiesDictionary? properties)
+    {
+        if (properties?.TryGetValue(Plugin.InternVLRemoteChatClient.BackendProperty, out object? backend) == true && backend is string url)
+            context.Response.Headers["X-InternVL-Backend"] = url;
     }
 
     /// <summary>Errors of the request's own making (bad image, prompt too long, unsupported content) become 400s.</summary>
@@ -179,6 +232,10 @@ public static class InternVLEndpoints
             ? new OpenAiError(413, d.Message, code: "image_too_large")
             : OpenAiError.BadRequest(d.Message),
         Generation.ContextWindowExceededException c => new OpenAiError(400, c.Message, code: "context_length_exceeded"),
+        // Remote engines: none could answer (nothing was sent yet), or the one streaming died mid-answer.
+        Plugin.InternVLBackendUnavailableException u => new OpenAiError(503, u.Message, "server_error", code: "backend_unavailable"),
+        Plugin.InternVLBackendStreamException b => new OpenAiError(502, b.Message, "server_error", code: "backend_stream_broken"),
+        System.ClientModel.ClientResultException { Status: >= 400 and < 500 } r => new OpenAiError(r.Status, $"the backend refused the request: {r.Message}", code: "backend_refused"),
         NotSupportedException or ArgumentException or Plugin.ImageSourceException => OpenAiError.BadRequest(ErrorText.Of(e)),
         _ => null,
     };

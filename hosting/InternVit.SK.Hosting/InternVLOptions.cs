@@ -8,7 +8,32 @@ namespace InternVit.SK.Hosting;
 /// </summary>
 public sealed class InternVLOptions
 {
-    /// <summary>A converted model folder, or an original InternVL checkpoint (converted once into <see cref="CacheDirectory"/>). Required.</summary>
+    /// <summary>
+    /// Who answers: <c>local</c> (default), the model at <see cref="ModelPath"/> in this process; or <c>openai</c>, the
+    /// OpenAI-compatible engines at <see cref="BackendEndpoints"/> (vLLM, lmdeploy, other <c>internvl serve</c>
+    /// processes) through a resilient client, which makes the HTTP server a gateway and the MCP tools remote.
+    /// </summary>
+    public string Backend { get; set; } = "local";
+
+    /// <summary>With <see cref="Backend"/> <c>openai</c>: the engines' URLs, e.g. <c>http://gpu1:8000/v1</c>. <see cref="ModelId"/> names their model.</summary>
+    public List<string> BackendEndpoints { get; set; } = [];
+
+    /// <summary>The key the engines want as <c>Authorization: Bearer KEY</c> (separate from <see cref="ApiKey"/>, which this server asks of its clients).</summary>
+    public string? BackendApiKey { get; set; }
+
+    /// <summary>The engine behind <see cref="BackendEndpoints"/>: <c>vllm</c> (default; also <c>internvl serve</c>) or <c>lmdeploy</c>. It decides where the tile limit is sent.</summary>
+    public string BackendEngine { get; set; } = "vllm";
+
+    /// <summary>How often each engine's <c>GET /health</c> is checked.</summary>
+    public TimeSpan BackendHealthCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Time limit of one attempt on an engine until its answer starts (first streamed token, or the whole answer otherwise).</summary>
+    public TimeSpan BackendAttemptTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Retries on other engines after an attempt failed before anything was streamed.</summary>
+    public int BackendMaxRetries { get; set; } = 3;
+
+    /// <summary>A converted model folder, or an original InternVL checkpoint (converted once into <see cref="CacheDirectory"/>). Required with the <c>local</c> backend.</summary>
     public string ModelPath { get; set; } = "";
 
     /// <summary>Where original checkpoints are converted to (default: ~/.cache/internvit-sk).</summary>
@@ -85,7 +110,23 @@ internal sealed class InternVLOptionsValidator : IValidateOptions<InternVLOption
     public ValidateOptionsResult Validate(string? name, InternVLOptions o)
     {
         var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(o.ModelPath)) problems.Add("ModelPath is required (a converted model folder or an original InternVL checkpoint)");
+        if (o.Backend == InternVLServiceCollectionExtensions.RemoteBackend)
+        {
+            if (o.BackendEndpoints.Count == 0) problems.Add("Backend 'openai' needs BackendEndpoints (the engines' URLs, e.g. http://gpu1:8000/v1)");
+            foreach (string url in o.BackendEndpoints)
+                if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                    problems.Add($"BackendEndpoints entry '{url}' is not an http(s) URL");
+            if (string.IsNullOrWhiteSpace(o.ModelId)) problems.Add("Backend 'openai' needs ModelId: the model id the engines serve");
+            if (o.BackendEngine is not ("vllm" or "lmdeploy")) problems.Add($"BackendEngine '{o.BackendEngine}' is neither 'vllm' nor 'lmdeploy'");
+            if (o.BackendHealthCheckInterval <= TimeSpan.Zero) problems.Add($"BackendHealthCheckInterval must be positive, not {o.BackendHealthCheckInterval}");
+            if (o.BackendAttemptTimeout <= TimeSpan.Zero) problems.Add($"BackendAttemptTimeout must be positive, not {o.BackendAttemptTimeout}");
+            if (o.BackendMaxRetries < 0) problems.Add($"BackendMaxRetries must be 0 or more, not {o.BackendMaxRetries}");
+            if (o.BackendApiKey is not null && o.BackendApiKey.Trim().Length == 0) problems.Add("BackendApiKey is blank; leave it unset for no key, or set a real key");
+        }
+        else if (o.Backend != InternVLServiceCollectionExtensions.LocalBackend)
+            problems.Add($"Backend '{o.Backend}' is neither 'local' nor 'openai'");
+        else if (o.BackendEndpoints.Count > 0) problems.Add("BackendEndpoints are set but Backend is 'local'; set Backend to 'openai' to use them");
+        else if (string.IsNullOrWhiteSpace(o.ModelPath)) problems.Add("ModelPath is required (a converted model folder or an original InternVL checkpoint)");
         else if (!Directory.Exists(o.ModelPath)) problems.Add($"ModelPath '{o.ModelPath}' does not exist");
         if (o.ExecutionProvider is not ("cpu" or "cuda")) problems.Add($"ExecutionProvider '{o.ExecutionProvider}' is neither 'cpu' nor 'cuda'");
         if (o.Threads < 0) problems.Add($"Threads must be 0 (default) or more, not {o.Threads}");

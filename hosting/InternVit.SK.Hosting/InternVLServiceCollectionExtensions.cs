@@ -12,9 +12,12 @@ using Microsoft.Extensions.Options;
 
 namespace InternVit.SK.Hosting;
 
-/// <summary>Registers a local InternVL model with dependency injection.</summary>
+/// <summary>Registers InternVL — a local model, or remote engines (<see cref="InternVLOptions.Backend"/>) — with dependency injection.</summary>
 public static class InternVLServiceCollectionExtensions
 {
+    internal const string LocalBackend = "local";
+    internal const string RemoteBackend = "openai";
+
     /// <summary>Registers the model, its <see cref="IChatClient"/> and its <see cref="VisionTools"/>, with options bound from <paramref name="section"/>.</summary>
     public static IServiceCollection AddInternVL(this IServiceCollection services, IConfigurationSection section)
     {
@@ -31,7 +34,9 @@ public static class InternVLServiceCollectionExtensions
 
     /// <summary>
     /// Singletons: <see cref="InternVLModel"/> (loaded on first use, or at start with <see cref="InternVLOptions.WarmUp"/>),
-    /// <see cref="InternVLChatClient"/> as <see cref="IChatClient"/>, <see cref="VisionTools"/>; options validated at start.
+    /// <see cref="InternVLChatClient"/> as <see cref="IChatClient"/> — or, with the <c>openai</c> backend,
+    /// <see cref="InternVLRemoteChatClient"/> as <see cref="IChatClient"/> — and <see cref="VisionTools"/> over that
+    /// client; options validated at start.
     /// </summary>
     private static IServiceCollection AddInternVLCore(this IServiceCollection services)
     {
@@ -66,11 +71,27 @@ public static class InternVLServiceCollectionExtensions
             return new InternVLChatClient(provider.GetRequiredService<InternVLModel>(),
                 new InternVLChatClientOptions { ModelId = ModelId(o), ImageSources = provider.GetRequiredService<ImageSourceOptions>() });
         });
-        services.TryAddSingleton<IChatClient>(provider => provider.GetRequiredService<InternVLChatClient>());
         services.TryAddSingleton(provider =>
         {
             var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
-            return new VisionTools(provider.GetRequiredService<InternVLModel>(),
+            return new InternVLRemoteChatClient(new InternVLRemoteOptions
+            {
+                Endpoints = [.. o.BackendEndpoints.Select(url => new Uri(url))],
+                ModelId = ModelId(o),
+                ApiKey = o.BackendApiKey?.Trim(),
+                Engine = o.BackendEngine == "lmdeploy" ? InternVLRemoteEngine.Lmdeploy : InternVLRemoteEngine.Vllm,
+                HealthCheckInterval = o.BackendHealthCheckInterval,
+                AttemptTimeout = o.BackendAttemptTimeout,
+                MaxRetries = o.BackendMaxRetries,
+            }, provider.GetRequiredService<ILoggerFactory>());
+        });
+        services.TryAddSingleton<IChatClient>(provider => IsRemote(provider.GetRequiredService<IOptions<InternVLOptions>>().Value)
+            ? provider.GetRequiredService<InternVLRemoteChatClient>()
+            : provider.GetRequiredService<InternVLChatClient>());
+        services.TryAddSingleton(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
+            return new VisionTools(provider.GetRequiredService<IChatClient>(),
                 new VisionToolsOptions { ImageSources = provider.GetRequiredService<ImageSourceOptions>(), MaxTiles = o.MaxTiles });
         });
         services.TryAddSingleton(provider =>
@@ -82,7 +103,9 @@ public static class InternVLServiceCollectionExtensions
         services.TryAddSingleton(provider =>
         {
             var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
-            return new InternVLModelInfo(ModelId(o), new DateTimeOffset(Directory.GetLastWriteTimeUtc(o.ModelPath)).ToUnixTimeSeconds());
+            return new InternVLModelInfo(ModelId(o), IsRemote(o)
+                ? DateTimeOffset.UtcNow.ToUnixTimeSeconds()
+                : new DateTimeOffset(Directory.GetLastWriteTimeUtc(o.ModelPath)).ToUnixTimeSeconds());
         });
         services.AddHostedService<ModelWarmUp>();
         return services;
@@ -100,11 +123,13 @@ public static class InternVLServiceCollectionExtensions
 
     internal static string ModelId(InternVLOptions o) =>
         o.ModelId ?? Path.GetFileName(Path.GetFullPath(o.ModelPath).TrimEnd(Path.DirectorySeparatorChar));
+
+    internal static bool IsRemote(InternVLOptions o) => o.Backend == RemoteBackend;
 }
 
 /// <summary>
 /// Loads the model while the host starts (when <see cref="InternVLOptions.WarmUp"/> is on), so the first request does not
-/// pay for it. It loads once every other service has started, so a server that cannot listen (a port in use, a bad
+/// pay for it; with remote engines, starts their client and its health checks. It loads once every other service has started, so a server that cannot listen (a port in use, a bad
 /// address) fails before the model is loaded.
 /// </summary>
 internal sealed class ModelWarmUp(IServiceProvider services, IOptions<InternVLOptions> options) : IHostedLifecycleService
@@ -115,7 +140,9 @@ internal sealed class ModelWarmUp(IServiceProvider services, IOptions<InternVLOp
 
     public Task StartedAsync(CancellationToken cancellationToken)
     {
-        if (options.Value.WarmUp) services.GetRequiredService<InternVLChatClient>();
+        // Remote engines: the client starts its health checks now, so the first request finds them checked.
+        if (InternVLServiceCollectionExtensions.IsRemote(options.Value)) services.GetRequiredService<InternVLRemoteChatClient>();
+        else if (options.Value.WarmUp) services.GetRequiredService<InternVLChatClient>();
         return Task.CompletedTask;
     }
 

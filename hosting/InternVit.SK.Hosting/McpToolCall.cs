@@ -22,7 +22,8 @@ internal sealed class McpToolCall(AIFunction inner, GenerationGate gate, ILogger
         {
             return await base.InvokeCoreAsync(arguments, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ImageSourceException or ArgumentException or Imaging.ImageDecodeException or Generation.ContextWindowExceededException)
+        catch (Exception e) when (e is ImageSourceException or ArgumentException or Imaging.ImageDecodeException or Generation.ContextWindowExceededException
+            or InternVLBackendUnavailableException or InternVLBackendStreamException)
         {
             return Refuse(ErrorText.Of(e));
         }

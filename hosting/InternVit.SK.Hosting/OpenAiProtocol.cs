@@ -90,6 +90,25 @@ internal static class OpenAiProtocol
         }
         if (ThinkingRequested(root) is bool thinking)
             (options.AdditionalProperties ??= [])[Plugin.InternVLChatClient.ThinkingProperty] = thinking;
+        // The engines' own fields, read as vLLM reads them so that this server can stand in for vLLM behind a gateway:
+        // mm_processor_kwargs.max_dynamic_patch (InternVL's tile limit), skip_special_tokens, repetition_penalty.
+        if (root.TryGetProperty("mm_processor_kwargs", out var kwargs) && kwargs.ValueKind != JsonValueKind.Null)
+        {
+            if (kwargs.ValueKind != JsonValueKind.Object) throw OpenAiError.BadRequest("mm_processor_kwargs must be an object", "mm_processor_kwargs");
+            foreach (var kwarg in kwargs.EnumerateObject())
+                if (kwarg.Name != "max_dynamic_patch")
+                    throw new OpenAiError(400, $"mm_processor_kwargs.{kwarg.Name} is not supported; this server reads max_dynamic_patch", param: $"mm_processor_kwargs.{kwarg.Name}", code: "unsupported_parameter");
+            if (kwargs.TryGetProperty("max_dynamic_patch", out var tiles))
+                (options.AdditionalProperties ??= [])[Plugin.InternVLChatClient.MaxTilesProperty] = MaxTiles(tiles, "mm_processor_kwargs.max_dynamic_patch");
+        }
+        if (root.TryGetProperty("skip_special_tokens", out var skip) && skip.ValueKind != JsonValueKind.Null)
+            (options.AdditionalProperties ??= [])[Plugin.InternVLChatClient.SkipSpecialTokensProperty] = skip.ValueKind is JsonValueKind.True or JsonValueKind.False
+                ? skip.GetBoolean() : throw OpenAiError.BadRequest("skip_special_tokens must be true or false", "skip_special_tokens");
+        if (Number(root, "repetition_penalty") is double penalty)
+        {
+            if (!(penalty > 0) || double.IsInfinity(penalty)) throw OpenAiError.BadRequest("repetition_penalty must be a positive number", "repetition_penalty");
+            (options.AdditionalProperties ??= [])[Plugin.InternVLChatClient.RepetitionPenaltyProperty] = penalty;
+        }
         bool stream = root.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
         bool includeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
             && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True;
@@ -100,7 +119,7 @@ internal static class OpenAiProtocol
     private static readonly HashSet<string> Supported = new(StringComparer.Ordinal)
     {
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop", "stream", "stream_options",
-        "chat_template_kwargs",
+        "chat_template_kwargs", "mm_processor_kwargs", "skip_special_tokens", "repetition_penalty",
     };
 
     /// <summary>
@@ -145,6 +164,14 @@ internal static class OpenAiProtocol
         foreach (var content in contents)
             if (content is TextReasoningContent r) reasoning = (reasoning ?? "") + r.Text;
         return reasoning;
+    }
+
+    /// <summary>A tile limit (vLLM's and lmdeploy's <c>max_dynamic_patch</c>): a whole number from 1 to the supported most.</summary>
+    private static int MaxTiles(JsonElement value, string name)
+    {
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int tiles) || tiles < 1 || tiles > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
+            throw OpenAiError.BadRequest($"{name} must be a whole number from 1 to {Imaging.Tiling.TilingOptions.MaxSupportedTiles}", name);
+        return tiles;
     }
 
     /// <summary>Fields that change nothing about the answer here (bookkeeping for OpenAI's platform); accepted and ignored.</summary>
@@ -241,6 +268,16 @@ internal static class OpenAiProtocol
             _ => null,
         } : null;
         if (string.IsNullOrEmpty(url)) throw OpenAiError.BadRequest($"{at}.image_url.url is required", $"{at}.image_url");
+        // lmdeploy's per-image tile limit: "image_url": {"url": ..., "max_dynamic_patch": N}.
+        int? maxTiles = image.ValueKind == JsonValueKind.Object && image.TryGetProperty("max_dynamic_patch", out var tiles) && tiles.ValueKind != JsonValueKind.Null
+            ? MaxTiles(tiles, $"{at}.image_url.max_dynamic_patch") : null;
+        var content = ParseImageUrl(url, at, maxImageBytes);
+        if (maxTiles is int limit) (content.AdditionalProperties ??= [])[Plugin.InternVLChatClient.MaxTilesProperty] = limit;
+        return content;
+    }
+
+    private static AIContent ParseImageUrl(string url, string at, long maxImageBytes)
+    {
         if (url.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
         {
             int comma = url.IndexOf(',');

@@ -40,7 +40,7 @@ internal sealed class RemoteImageFetcher(ImageSources sources) : IDisposable
                 {
                     throw OpenAiError.BadRequest($"the image at {uri.Uri} cannot be used: {e.Message}", "image_url");
                 }
-                message.Contents[i] = new DataContent(bytes, mediaType);
+                message.Contents[i] = new DataContent(bytes, mediaType) { AdditionalProperties = uri.AdditionalProperties }; // a per-image tile limit stays
             }
     }
 }

@@ -30,6 +30,13 @@ public sealed record GenerationOptions
     /// </summary>
     public bool Thinking { get; init; }
 
+    /// <summary>
+    /// Whether the answer's text leaves out special tokens (default true, what <c>chat()</c> returns). False keeps them,
+    /// e.g. the grounding tags <c>&lt;ref&gt;</c> and <c>&lt;box&gt;</c>; the stop token that ends the answer is never part of it
+    /// (as vLLM's and lmdeploy's <c>skip_special_tokens: false</c>).
+    /// </summary>
+    public bool SkipSpecialTokens { get; init; } = true;
+
     /// <summary>How images are decoded (limits, EXIF orientation, alpha).</summary>
     public Imaging.ImageDecodeOptions? ImageDecoding { get; init; }
 

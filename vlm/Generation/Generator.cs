@@ -90,7 +90,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         var language = _model.Language;
         using var cache = language.CreateCache(promptTokens + maxNewTokens);
         var sampler = Sampler.Create(options.Sampling);
-        var detokenizer = _model.Tokenizer.CreateStreamingDetokenizer(skipSpecialTokens: true);
+        var detokenizer = _model.Tokenizer.CreateStreamingDetokenizer(options.SkipSpecialTokens);
         var stops = new StopSequenceMatcher(options.StopSequences);
         var text = new System.Text.StringBuilder();
         var generated = new List<int>();

@@ -1,17 +1,19 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using InternVit.SK.Tests.Cli;
 
 namespace InternVit.SK.Tests.Hosting;
 
 /// <summary>
-/// <c>internvl serve</c> as a child process on a free loopback port, for tests that measure the server's own memory
-/// (the test process's resident memory depends on every other test).
+/// <c>internvl serve</c> as a child process on a loopback port, for tests that measure the server's own memory (the
+/// test process's resident memory depends on every other test) or need a process to kill (stand-in engines behind a gateway).
 /// </summary>
 internal sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly StringBuilder _output = new();
 
     private ServerProcess(Process process, Uri address)
     {
@@ -21,25 +23,45 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public Uri Address { get; }
 
-    /// <summary>Starts the server on <paramref name="modelDirectory"/> and waits until it answers <c>/v1/models</c>.</summary>
-    public static async Task<ServerProcess> StartAsync(string modelDirectory)
+    /// <summary>What the server wrote to standard output so far (its console log).</summary>
+    public string Output
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        get
         {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            lock (_output) return _output.ToString();
         }
+    }
+
+    /// <summary>A loopback port free now.</summary>
+    public static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts the server on <paramref name="modelDirectory"/> and waits until it answers <c>/v1/models</c>.</summary>
+    public static Task<ServerProcess> StartAsync(string modelDirectory) => StartAsync([modelDirectory], FreePort());
+
+    /// <summary>Starts <c>internvl serve ARGS --urls http://127.0.0.1:PORT</c> and waits until it answers <c>/v1/models</c>.</summary>
+    public static async Task<ServerProcess> StartAsync(string[] args, int port)
+    {
         var address = new Uri($"http://127.0.0.1:{port}/");
-        var process = CliRunner.Start("serve", modelDirectory, "--urls", address.ToString().TrimEnd('/'));
-        _ = process.StandardOutput.ReadToEndAsync(); // drained, so the server never blocks on a full pipe
-        _ = process.StandardError.ReadToEndAsync();
+        var process = CliRunner.Start(["serve", .. args, "--urls", address.ToString().TrimEnd('/')]);
         var server = new ServerProcess(process, address);
+        // Drained (so the server never blocks on a full pipe) and kept, for tests that read the log.
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (server._output) server._output.AppendLine(e.Data);
+        };
+        process.BeginOutputReadLine();
+        _ = process.StandardError.ReadToEndAsync();
         using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
         while (true)
         {
-            Assert.False(process.HasExited, $"internvl serve exited with {(process.HasExited ? process.ExitCode : 0)}");
+            Assert.False(process.HasExited, $"internvl serve exited with {(process.HasExited ? process.ExitCode : 0)}: {server.Output}");
             try
             {
                 using var response = await http.GetAsync("v1/models");
@@ -62,10 +84,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         throw new InvalidOperationException("no VmRSS line");
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Kills the server at once (SIGKILL: no graceful shutdown, open connections drop) and waits for it to be gone.</summary>
+    public async Task KillAsync()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
         _process.Dispose();
     }
 }
