@@ -16,6 +16,30 @@ internal static class TestPaths
 
     public static string TinyCheckpoint => Path.Combine(Fixtures, "internvl-tiny-a");
 
+    /// <summary>tests/fixtures/internvl-tiny-a-hf: checkpoint A in the Hugging Face-native layout, its two large files gzipped.</summary>
+    public static string TinyHfCheckpointSource => Path.Combine(Fixtures, "internvl-tiny-a-hf");
+
+    private static readonly Lazy<string> TinyHf = new(() =>
+    {
+        // Decompressed once per test run into a folder of its own: model.safetensors and tokenizer.json, the small files beside them.
+        string folder = Path.Combine(Path.GetTempPath(), "internvl-tests-tiny-a-hf-" + Environment.ProcessId);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TinyHfCheckpointSource))
+        {
+            string name = Path.GetFileName(file);
+            if (name.EndsWith(".gz", StringComparison.Ordinal)) Gunzip(file, Path.Combine(folder, name[..^".gz".Length]));
+            else File.Copy(file, Path.Combine(folder, name), overwrite: true);
+        }
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return folder;
+    });
+
+    /// <summary>The decompressed Hugging Face-native checkpoint A (a folder shared by the test run; copy it before changing anything).</summary>
+    public static string TinyHfCheckpoint => TinyHf.Value;
+
     /// <summary>Decompresses the gzip file <paramref name="source"/> to <paramref name="destination"/>.</summary>
     public static void Gunzip(string source, string destination)
     {

@@ -4,12 +4,19 @@ using Xunit.Abstractions;
 
 namespace InternVit.SK.Tests.Export;
 
+/// <summary>Checkpoint A in the original layout against goldens/model_a.</summary>
+[Collection(ConvertedTinyModelCollection.Name)]
+public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output);
+
+/// <summary>Checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf), loaded with LoadAsync, against the same goldens/model_a.</summary>
+[Collection(ConvertedTinyHfModelCollection.Name)]
+public sealed class ConvertedHfModelGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output);
+
 /// <summary>
 /// The converted tiny checkpoint against the official InternViT + projector and an independent Qwen2 forward
-/// (tests/fixtures/goldens/model_a). Measured differences go to the test output.
+/// (tests/fixtures/goldens/model_a). Measured differences go to the test output. Run once per checkpoint layout.
 /// </summary>
-[Collection(ConvertedTinyModelCollection.Name)]
-public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output)
+public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutputHelper output)
 {
     private InternVLModel Model => tiny.Model;
 
@@ -124,8 +131,8 @@ public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutp
     {
         using var dir = new TempDir();
         foreach (string file in Directory.EnumerateFiles(Model.Directory)) File.Copy(file, dir.File(Path.GetFileName(file)));
-        var config = InternVit.SK.Checkpoints.InternVLConfig.Load(Path.Combine(TestPaths.TinyCheckpoint, "config.json"));
-        using (var checkpoint = InternVit.SK.Checkpoints.SafetensorsCheckpoint.Open(TestPaths.TinyCheckpoint))
+        var config = InternVit.SK.Checkpoints.InternVLConfig.Load(Path.Combine(tiny.Checkpoint, "config.json"));
+        using (var checkpoint = InternVit.SK.Checkpoints.CheckpointReader.Open(tiny.Checkpoint, config.Layout))
         using (var g = new OnnxGraphBuilder(dir.File("decoder.onnx"), "qwen2"))
         {
             new Qwen2Graph(config.LlmConfig, fuseRotary: false).Build(g, new GraphWeights(checkpoint, g));

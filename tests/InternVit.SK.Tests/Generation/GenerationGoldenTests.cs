@@ -10,7 +10,14 @@ namespace InternVit.SK.Tests.Generation;
 /// generations of tests/fixtures/goldens/model_a (the official chat() on the tiny checkpoint).
 /// </summary>
 [Collection(ConvertedTinyModelCollection.Name)]
-public sealed class GenerationGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output)
+public sealed class GenerationGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
+
+/// <summary>The same generations from checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf).</summary>
+[Collection(ConvertedTinyHfModelCollection.Name)]
+public sealed class HfGenerationGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
+
+/// <summary>The checks of <see cref="GenerationGoldenTests"/>, run once per checkpoint layout.</summary>
+public abstract class GenerationGoldens(ConvertedTinyModel tiny, ITestOutputHelper output)
 {
     private InternVLModel Model => tiny.Model;
 

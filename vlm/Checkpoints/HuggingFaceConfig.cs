@@ -1,0 +1,141 @@
+using System.Text.Json;
+
+namespace InternVit.SK.Checkpoints;
+
+/// <summary>
+/// Reads a Hugging Face-native config.json (transformers' <c>InternVLConfig</c>, written by
+/// <c>convert_internvl_weights_to_hf.py</c>) into the original layout's <see cref="InternVLConfig"/>: the reverse of
+/// that script's <c>get_internvl_config</c>. The tiling limits come from preprocessor_config.json beside it.
+/// </summary>
+internal static class HuggingFaceConfig
+{
+    /// <summary>The conversation template: the HF configs name none; chat() of the original checkpoints uses this one.</summary>
+    public const string Template = "internvl2_5";
+
+    public const string PreprocessorConfigFile = "preprocessor_config.json";
+
+    public static InternVLConfig Read(JsonElement root, string file)
+    {
+        var text = Object(root, "text_config", file);
+        var vision = Object(root, "vision_config", file);
+
+        // text_config has llm_config's field names. transformers writes configs as a diff against the class defaults, so
+        // tie_word_embeddings is absent when false; the top-level default (true) does not apply to the text model.
+        var llm = text.Deserialize<LlmConfig>()!;
+        if (llm.Architectures.Length == 0 && llm.ModelType is { } modelType)
+            llm = llm with { Architectures = [modelType switch { "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", _ => modelType }] };
+
+        if (!Bool(vision, "use_mean_pooling", true, file))
+            throw new CheckpointException(file, "vision_config.use_mean_pooling is false (a final LayerNorm after the encoder); InternViT has none, so this is not an InternVL model the converter knows");
+        if (!Bool(vision, "use_absolute_position_embeddings", true, file))
+            throw new CheckpointException(file, "vision_config.use_absolute_position_embeddings is false; InternViT adds its position embedding, so this is not an InternVL model the converter knows");
+        int imageSize = Square(vision, "image_size", 448, file), patchSize = Square(vision, "patch_size", 14, file);
+        var visionConfig = new InternVisionConfig
+        {
+            Architectures = Strings(vision, "architectures", file),
+            ModelType = String(vision, "model_type", null, file),
+            HiddenSize = Int(vision, "hidden_size", 0, file),
+            NumHiddenLayers = Int(vision, "num_hidden_layers", 0, file),
+            NumAttentionHeads = Int(vision, "num_attention_heads", 0, file),
+            IntermediateSize = Int(vision, "intermediate_size", 0, file),
+            NormType = String(vision, "norm_type", "layer_norm", file)!,
+            QkNormalization = Bool(vision, "use_qk_norm", false, file),
+            QkvBias = Bool(vision, "attention_bias", false, file),
+            LayerNormEps = Double(vision, "layer_norm_eps", 1e-6, file),
+            ImageSize = imageSize,
+            PatchSize = patchSize,
+            NumChannels = Int(vision, "num_channels", 3, file),
+            HiddenAct = String(vision, "hidden_act", "gelu", file)!,
+        };
+
+        var (minTiles, maxTiles) = ReadTileLimits(Path.Combine(Path.GetDirectoryName(file)!, PreprocessorConfigFile));
+        return new InternVLConfig
+        {
+            Layout = CheckpointLayout.HuggingFace,
+            Architectures = Strings(root, "architectures", file),
+            VisionConfig = visionConfig,
+            LlmConfig = llm,
+            DownsampleRatio = Double(root, "downsample_ratio", 0.5, file),
+            Template = Template,
+            SelectLayer = Int(root, "vision_feature_layer", -1, file),
+            PsVersion = "v2",
+            ForceImageSize = imageSize,
+            DynamicImageSize = true,
+            UseThumbnail = true,
+            MinDynamicPatch = minTiles,
+            MaxDynamicPatch = maxTiles,
+            ImageTokenId = root.TryGetProperty("image_token_id", out _) ? Int(root, "image_token_id", 0, file) : null,
+            ProjectorHiddenAct = String(root, "projector_hidden_act", "gelu", file)!,
+            VisionFeatureSelectStrategy = String(root, "vision_feature_select_strategy", "default", file)!,
+        };
+    }
+
+    /// <summary><c>min_patches</c>/<c>max_patches</c> of preprocessor_config.json (GotOcr2ImageProcessor; 1 and 12 when absent, its defaults).</summary>
+    private static (int Min, int Max) ReadTileLimits(string path)
+    {
+        if (!File.Exists(path)) return (1, 12);
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+            if (document.RootElement.ValueKind != JsonValueKind.Object) throw new CheckpointException(path, "not a JSON object");
+            return (Int(document.RootElement, "min_patches", 1, path), Int(document.RootElement, "max_patches", 12, path));
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException(path, $"not valid JSON ({e.Message})", e);
+        }
+    }
+
+    private static JsonElement Object(JsonElement root, string name, string file) =>
+        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object
+            ? value
+            : throw new CheckpointException(file, $"{name} is missing or not an object");
+
+    private static int Int(JsonElement obj, string name, int fallback, string file) =>
+        !obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? fallback
+        : value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int i) ? i
+        : throw WrongType(file, name, "an integer", value);
+
+    private static double Double(JsonElement obj, string name, double fallback, string file) =>
+        !obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? fallback
+        : value.ValueKind == JsonValueKind.Number ? value.GetDouble()
+        : throw WrongType(file, name, "a number", value);
+
+    private static bool Bool(JsonElement obj, string name, bool fallback, string file) =>
+        !obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? fallback
+        : value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean()
+        : throw WrongType(file, name, "true or false", value);
+
+    private static string? String(JsonElement obj, string name, string? fallback, string file) =>
+        !obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? fallback
+        : value.ValueKind == JsonValueKind.String ? value.GetString()
+        : throw WrongType(file, name, "a string", value);
+
+    private static string[] Strings(JsonElement obj, string name, string file)
+    {
+        if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return [];
+        if (value.ValueKind != JsonValueKind.Array) throw WrongType(file, name, "a list of strings", value);
+        var list = new List<string>();
+        foreach (var item in value.EnumerateArray())
+            list.Add(item.ValueKind == JsonValueKind.String ? item.GetString()! : throw WrongType(file, name, "a list of strings", value));
+        return [.. list];
+    }
+
+    /// <summary>A size written as a number or as a [height, width] pair (transformers writes pairs); InternViT's are square.</summary>
+    private static int Square(JsonElement obj, string name, int fallback, string file)
+    {
+        if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return fallback;
+        if (value.ValueKind == JsonValueKind.Number) return Int(obj, name, fallback, file);
+        if (value.ValueKind == JsonValueKind.Array && value.GetArrayLength() == 2
+            && value[0].ValueKind == JsonValueKind.Number && value[0].TryGetInt32(out int height)
+            && value[1].ValueKind == JsonValueKind.Number && value[1].TryGetInt32(out int width))
+        {
+            return height == width ? height
+                : throw new CheckpointException(file, $"vision_config.{name} is [{height}, {width}]; InternViT's tiles and patches are square");
+        }
+        throw WrongType(file, name, "a number or a [height, width] pair", value);
+    }
+
+    private static CheckpointException WrongType(string file, string name, string expected, JsonElement value) =>
+        new(file, $"a field has the wrong type: '{name}' should be {expected}, not {value.GetRawText()}");
+}
