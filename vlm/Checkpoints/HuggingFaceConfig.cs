@@ -70,7 +70,10 @@ internal static class HuggingFaceConfig
         };
     }
 
-    /// <summary><c>min_patches</c>/<c>max_patches</c> of preprocessor_config.json (GotOcr2ImageProcessor; 1 and 12 when absent, its defaults).</summary>
+    /// <summary>
+    /// <c>min_patches</c>/<c>max_patches</c> of preprocessor_config.json (GotOcr2ImageProcessor; 1 and 12 when absent, its
+    /// defaults). Its normalization must be InternVL's ImageNet mean and std, which the runtime applies.
+    /// </summary>
     private static (int Min, int Max) ReadTileLimits(string path)
     {
         if (!File.Exists(path)) return (1, 12);
@@ -78,12 +81,25 @@ internal static class HuggingFaceConfig
         {
             using var document = JsonDocument.Parse(File.ReadAllBytes(path));
             if (document.RootElement.ValueKind != JsonValueKind.Object) throw new CheckpointException(path, "not a JSON object");
-            return (Int(document.RootElement, "min_patches", 1, path), Int(document.RootElement, "max_patches", 12, path));
+            var root = document.RootElement;
+            RequireValues(root, "image_mean", [0.485, 0.456, 0.406], path);
+            RequireValues(root, "image_std", [0.229, 0.224, 0.225], path);
+            return (Int(root, "min_patches", 1, path), Int(root, "max_patches", 12, path));
         }
         catch (JsonException e)
         {
             throw new CheckpointException(path, $"not valid JSON ({e.Message})", e);
         }
+    }
+
+    private static void RequireValues(JsonElement obj, string name, double[] expected, string file)
+    {
+        if (!obj.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return;
+        bool same = value.ValueKind == JsonValueKind.Array && value.GetArrayLength() == expected.Length;
+        for (int i = 0; same && i < expected.Length; i++)
+            same = value[i].ValueKind == JsonValueKind.Number && Math.Abs(value[i].GetDouble() - expected[i]) < 1e-6;
+        if (!same)
+            throw new CheckpointException(file, $"{name} {value.GetRawText()} is not InternVL's [{string.Join(", ", expected)}], the normalization the runtime applies");
     }
 
     private static JsonElement Object(JsonElement root, string name, string file) =>

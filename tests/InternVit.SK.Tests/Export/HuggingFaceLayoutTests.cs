@@ -205,6 +205,20 @@ public sealed class HuggingFaceLayoutTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_normalization_other_than_InternVLs_is_refused()
+    {
+        using var dir = new TempDir();
+        string source = CopyCheckpoint(dir);
+        string path = Path.Combine(source, "preprocessor_config.json");
+        var preprocessor = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        preprocessor["image_mean"] = new JsonArray(0.5, 0.5, 0.5);
+        File.WriteAllText(path, preprocessor.ToJsonString());
+        var e = Assert.Throws<CheckpointException>(() => InternVLConfig.Load(source));
+        Assert.Equal(path, e.FilePath);
+        Assert.Contains("image_mean [0.5,0.5,0.5]", e.Problem);
+    }
+
+    [Fact]
     public void Weights_in_the_other_layout_than_the_config_are_refused()
     {
         using var dir = new TempDir();
