@@ -5,7 +5,14 @@ namespace InternVit.SK.Tests;
 /// <summary>Reading the reference goldens under tests/fixtures/goldens (see that folder's README).</summary>
 internal static class Goldens
 {
-    public static string ModelA(string file) => Path.Combine(TestPaths.Fixtures, "goldens", "model_a", file);
+    public static string ModelA(string file) => Model("a", file);
+
+    /// <summary>
+    /// A golden of tiny checkpoint <paramref name="checkpoint"/>: goldens/model_a for "a" and "a-hf" (the same weights in
+    /// the Hugging Face-native layout), goldens/model_c for "c" and "c-hf".
+    /// </summary>
+    public static string Model(string checkpoint, string file) =>
+        Path.Combine(TestPaths.Fixtures, "goldens", "model_" + (checkpoint.EndsWith("-hf", StringComparison.Ordinal) ? checkpoint[..^"-hf".Length] : checkpoint), file);
 
     public static string Preprocess(string file) => Path.Combine(TestPaths.Fixtures, "goldens", "preprocess", file);
 

@@ -16,6 +16,27 @@ internal static class TestPaths
 
     public static string TinyCheckpoint => Path.Combine(Fixtures, "internvl-tiny-a");
 
+    private static readonly Lazy<string> TinyCheckpointCFolder = new(() =>
+    {
+        // tests/fixtures/internvl-tiny-c keeps model.safetensors gzipped and leaves out vocab.json and merges.txt, which
+        // are byte-identical to checkpoint A's: the checkpoint is assembled once per test run in a folder of its own.
+        string source = Path.Combine(Fixtures, "internvl-tiny-c");
+        string folder = Path.Combine(Path.GetTempPath(), "internvl-tests-tiny-c-" + Environment.ProcessId);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(source))
+            if (!file.EndsWith(".gz", StringComparison.Ordinal)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)), overwrite: true);
+        foreach (var name in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(TinyCheckpoint, name), Path.Combine(folder, name), overwrite: true);
+        Gunzip(Path.Combine(source, "model.safetensors.gz"), Path.Combine(folder, "model.safetensors"));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return folder;
+    });
+
+    /// <summary>Checkpoint C (InternVL3.5 layout, Qwen3 LLM with head_dim 32, tied embeddings, vocab 151936), assembled in a temp folder.</summary>
+    public static string TinyCheckpointC => TinyCheckpointCFolder.Value;
+
     /// <summary>tests/fixtures/internvl-tiny-a-hf: checkpoint A in the Hugging Face-native layout, its two large files gzipped.</summary>
     public static string TinyHfCheckpointSource => Path.Combine(Fixtures, "internvl-tiny-a-hf");
 
@@ -39,6 +60,34 @@ internal static class TestPaths
 
     /// <summary>The decompressed Hugging Face-native checkpoint A (a folder shared by the test run; copy it before changing anything).</summary>
     public static string TinyHfCheckpoint => TinyHf.Value;
+
+    private static readonly Lazy<string> TinyHfCFolder = new(() =>
+    {
+        // Checkpoint C rewritten into the Hugging Face-native layout by transformers' published mapping, once per test run.
+        string folder = Path.Combine(Path.GetTempPath(), "internvl-tests-tiny-c-hf-" + Environment.ProcessId);
+        Export.HuggingFaceLayoutWriter.Write(TinyCheckpointC, folder);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return folder;
+    });
+
+    /// <summary>Checkpoint C in the Hugging Face-native layout, written by the tests (<see cref="Export.HuggingFaceLayoutWriter"/>).</summary>
+    public static string TinyHfCheckpointC => TinyHfCFolder.Value;
+
+    /// <summary>
+    /// The checkpoint folder of tiny checkpoint <paramref name="name"/>: "a" or "c" (original layout), "a-hf" or "c-hf"
+    /// (the same weights in the Hugging Face-native layout; their goldens are a's and c's).
+    /// </summary>
+    public static string Checkpoint(string name) => name switch
+    {
+        "a" => TinyCheckpoint,
+        "c" => TinyCheckpointC,
+        "a-hf" => TinyHfCheckpoint,
+        "c-hf" => TinyHfCheckpointC,
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "tiny checkpoints are a, c, a-hf and c-hf"),
+    };
 
     /// <summary>Decompresses the gzip file <paramref name="source"/> to <paramref name="destination"/>.</summary>
     public static void Gunzip(string source, string destination)

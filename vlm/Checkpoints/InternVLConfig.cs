@@ -131,7 +131,11 @@ public sealed record InternVLConfig
         Require(l.Architectures.Length > 0, "llm_config has no architectures");
         Require(l.HiddenSize > 0 && l.NumHiddenLayers > 0 && l.NumAttentionHeads > 0 && l.VocabSize > 0,
             "llm_config needs positive hidden_size, num_hidden_layers, num_attention_heads and vocab_size");
-        Require(l.HiddenSize % l.NumAttentionHeads == 0, $"llm_config.hidden_size {l.HiddenSize} is not divisible by num_attention_heads {l.NumAttentionHeads}");
+        if (l.ExplicitHeadDim is int headDim)
+            Require(headDim > 0, $"llm_config.head_dim {headDim} is not positive");
+        else
+            Require(l.HiddenSize % l.NumAttentionHeads == 0, $"llm_config.hidden_size {l.HiddenSize} is not divisible by num_attention_heads {l.NumAttentionHeads} (and there is no head_dim)");
+        Require(l.KeyValueHeads > 0, $"llm_config.num_key_value_heads {l.KeyValueHeads} is not positive");
         Require(l.NumAttentionHeads % l.KeyValueHeads == 0, $"llm_config.num_attention_heads {l.NumAttentionHeads} is not a multiple of num_key_value_heads {l.KeyValueHeads}");
     }
 }
@@ -211,8 +215,24 @@ public sealed record LlmConfig
     /// <summary>Key/value heads, defaulting to the query heads.</summary>
     [JsonIgnore] public int KeyValueHeads => NumKeyValueHeads ?? NumAttentionHeads;
 
-    /// <summary>Per-head width.</summary>
-    [JsonIgnore] public int HeadDim => HiddenSize / NumAttentionHeads;
+    /// <summary><c>head_dim</c>, when the config states it (Qwen3: 128 for every size, not hidden_size / heads).</summary>
+    [JsonPropertyName("head_dim")] public int? ExplicitHeadDim { get; init; }
+    /// <summary><c>attention_bias</c> (Qwen3: whether q/k/v/o_proj have biases); absent in Qwen2 configs, whose q/k/v always have them.</summary>
+    [JsonPropertyName("attention_bias")] public bool? AttentionBias { get; init; }
+    /// <summary><c>use_sliding_window</c> (Qwen2/Qwen3); false in every released InternVL checkpoint.</summary>
+    [JsonPropertyName("use_sliding_window")] public bool UseSlidingWindow { get; init; }
+
+    /// <summary>Per-head width: <c>head_dim</c> when stated, otherwise hidden_size / num_attention_heads (as transformers does).</summary>
+    [JsonIgnore] public int HeadDim => ExplicitHeadDim ?? HiddenSize / NumAttentionHeads;
+
+    /// <summary>Whether this is a Qwen3 decoder (<c>Qwen3ForCausalLM</c>): per-head RMSNorm on queries and keys before RoPE.</summary>
+    [JsonIgnore] public bool HasQueryKeyNorm => Architectures.Length > 0 && Architectures[0] == "Qwen3ForCausalLM";
+
+    /// <summary>Whether q/k/v_proj have biases: always in Qwen2; <c>attention_bias</c> (default false) in Qwen3.</summary>
+    [JsonIgnore] public bool HasQkvBias => HasQueryKeyNorm ? AttentionBias ?? false : true;
+
+    /// <summary>Whether o_proj has a bias: never in Qwen2; <c>attention_bias</c> in Qwen3.</summary>
+    [JsonIgnore] public bool HasOutputBias => HasQueryKeyNorm && (AttentionBias ?? false);
 
     /// <summary>EOS ids as a list.</summary>
     [JsonIgnore]

@@ -62,7 +62,20 @@ public static class ModelConverter
     internal const int GraphRevision = 2;
 
     /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
-    public static IReadOnlyList<string> SupportedLlmArchitectures { get; } = ["Qwen2ForCausalLM"];
+    public static IReadOnlyList<string> SupportedLlmArchitectures => QwenDecoderGraph.Architectures;
+
+    /// <summary>
+    /// LLM architectures of published InternVL checkpoints that the converter has no graphs for, with the models that
+    /// use them, so that a refusal names what the user downloaded.
+    /// </summary>
+    private static readonly Dictionary<string, string> UnsupportedLlmArchitectures = new(StringComparer.Ordinal)
+    {
+        ["InternLM2ForCausalLM"] = "InternLM2 (e.g. InternVL2-2B, -8B, -26B and InternVL2.5-2B, -8B, -26B)",
+        ["Phi3ForCausalLM"] = "Phi-3 (e.g. InternVL2-4B)",
+        ["LlamaForCausalLM"] = "Llama (e.g. InternVL2-40B, -76B)",
+        ["GptOssForCausalLM"] = "GPT-OSS (InternVL3.5-20B-A4B)",
+        ["Qwen3MoeForCausalLM"] = "Qwen3 MoE (InternVL3.5-30B-A3B, -241B-A28B)",
+    };
 
     private const string VisionFile = ModelFiles.VisionGraph;
     private const string DecoderFile = ModelFiles.DecoderGraph;
@@ -101,7 +114,7 @@ public static class ModelConverter
     {
         string source = Path.GetFullPath(checkpointDirectory);
         var config = LoadBuiltArchitecture(source);
-        ExpectedTensor[] graphTensors = [.. new InternVitGraph(config).ExpectedWeights(), .. new Qwen2Graph(config.LlmConfig).ExpectedWeights()];
+        ExpectedTensor[] graphTensors = [.. new InternVitGraph(config).ExpectedWeights(), .. new QwenDecoderGraph(config.LlmConfig).ExpectedWeights()];
         if (config.Layout == CheckpointLayout.Original) return graphTensors;
         if (File.Exists(Path.Combine(source, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(source, SafetensorsCheckpoint.IndexFileName)))
         {
@@ -146,7 +159,7 @@ public static class ModelConverter
         var config = LoadSupportedConfig(source);
         using var checkpoint = CheckpointReader.Open(source, config.Layout);
         var vision = new InternVitGraph(config);
-        var decoder = new Qwen2Graph(config.LlmConfig);
+        var decoder = new QwenDecoderGraph(config.LlmConfig);
         var expected = vision.ExpectedWeights().Concat(decoder.ExpectedWeights()).ToArray();
         GraphWeights.Validate(checkpoint, expected);
         string[] tokenizerFiles = TokenizerFiles.Where(f => File.Exists(Path.Combine(source, f))).ToArray();
@@ -159,9 +172,9 @@ public static class ModelConverter
                 $"template '{config.Template}' is not supported; supported: {string.Join(", ", ConversationTemplate.All.Select(t => t.Name))}");
         if (ConversationTemplate.Get(config.Template!).StopToken is var stop && tokenizer.TokenToId(stop) is null)
             throw new CheckpointException(source, $"the tokenizer has no token '{stop}', the stop token of template '{config.Template}'");
-        var embedding = checkpoint.StoredTensor(Qwen2Graph.EmbedTokensKey);
+        var embedding = checkpoint.StoredTensor(QwenDecoderGraph.EmbedTokensKey);
         if (embedding.ByteLength > int.MaxValue)
-            throw new CheckpointException(source, $"'{Qwen2Graph.EmbedTokensKey}' is {embedding.ByteLength:N0} bytes; tables over 2 GiB are not supported yet");
+            throw new CheckpointException(source, $"'{QwenDecoderGraph.EmbedTokensKey}' is {embedding.ByteLength:N0} bytes; tables over 2 GiB are not supported yet");
         cancellationToken.ThrowIfCancellationRequested();
 
         Report(progress, 2, "hashing the source files", "");
@@ -188,19 +201,19 @@ public static class ModelConverter
                 used.UnionWith(w.Used);
             }
             BuildGraph(3, "vision graph", VisionFile, "internvit", VisionLinearFormat(options.Precision), vision.Build);
-            BuildGraph(4, "decoder graph", DecoderFile, "qwen2", LlmLinearFormat(options.Precision), decoder.Build);
+            BuildGraph(4, "decoder graph", DecoderFile, decoder.GraphName, LlmLinearFormat(options.Precision), decoder.Build);
             if (HasPrefillGraph(options.Precision))
-                BuildGraph(4, "decoder prefill graph", PrefillFile, "qwen2_prefill", LinearFormat.DynamicInt8, decoder.Build, lmHeadFormat: LinearFormat.Blocked4);
+                BuildGraph(4, "decoder prefill graph", PrefillFile, decoder.GraphName + "_prefill", LinearFormat.DynamicInt8, decoder.Build, lmHeadFormat: LinearFormat.Blocked4);
 
             Report(progress, 5, "embeddings and tokenizer", "");
             // The table keeps the original layout's name whichever layout it was stored in, so both give the same folder.
-            var stored = checkpoint.StoredTensor(Qwen2Graph.EmbedTokensKey);
+            var stored = checkpoint.StoredTensor(QwenDecoderGraph.EmbedTokensKey);
             var embedFile = checkpoint.Weights.FileOf(stored.Name);
-            var embedInfo = stored with { Name = Qwen2Graph.EmbedTokensKey };
+            var embedInfo = stored with { Name = QwenDecoderGraph.EmbedTokensKey };
             SafetensorsWriter.Write(Path.Combine(staging, EmbeddingsFile),
                 [new SafetensorsEntry(embedInfo.Name, embedInfo.Dtype, embedInfo.Shape, s => s.Write(embedFile.GetBytes(stored.Name)))],
                 new Dictionary<string, string> { ["source_sha256"] = sourceInfo.Sha256 });
-            used.Add(Qwen2Graph.EmbedTokensKey);
+            used.Add(QwenDecoderGraph.EmbedTokensKey);
             foreach (string file in tokenizerFiles) File.Copy(Path.Combine(source, file), Path.Combine(staging, file));
             CheckEveryWeightUsed(expected, used, vision);
             cancellationToken.ThrowIfCancellationRequested();
@@ -259,7 +272,7 @@ public static class ModelConverter
     {
         string configPath = Path.Combine(source, "config.json");
         var config = LoadBuiltArchitecture(source);
-        Qwen2Graph.CheckSupported(config.LlmConfig, configPath);
+        QwenDecoderGraph.CheckSupported(config.LlmConfig, configPath);
         if (config.ProjectorHiddenAct != "gelu")
             throw new CheckpointException(configPath, $"projector_hidden_act '{config.ProjectorHiddenAct}' is not supported; the InternVL projector uses gelu (exact erf GELU)");
         if (config.VisionFeatureSelectStrategy != "default")
@@ -281,11 +294,33 @@ public static class ModelConverter
         if (architecture != expected)
             throw new CheckpointException(configPath, $"architectures[0] is '{architecture}'; the converter reads InternVLChatModel (the original layout, llm_config) " +
                 "and InternVLForConditionalGeneration (the Hugging Face-native layout, text_config)");
+        RefuseFlashVariant(configPath);
         string llm = config.LlmConfig.Architectures[0];
         string llmField = config.Layout == CheckpointLayout.HuggingFace ? "text_config" : "llm_config";
+        if (UnsupportedLlmArchitectures.TryGetValue(llm, out string? family))
+            throw new CheckpointException(configPath,
+                $"{llmField}.architectures[0] is '{llm}': {family} language models are not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)} (InternVL2.5, InternVL3, InternVL3.5 dense sizes)");
         if (!SupportedLlmArchitectures.Contains(llm))
             throw new CheckpointException(configPath, $"{llmField}.architectures[0] '{llm}' is not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)}");
         return config;
+    }
+
+    /// <summary>
+    /// InternVL3.5's Flash variants add a visual resolution router (ViR: <c>pooling_before_gating</c>, <c>gating</c> and a
+    /// second projector <c>mlp2</c> that keeps 64 tokens per tile instead of 256); their config.json says so with
+    /// <c>flash_mode</c> and the router's <c>flash_relative_threshold</c> / <c>flash_absolute_threshold</c>.
+    /// </summary>
+    private static void RefuseFlashVariant(string configPath)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllBytes(configPath), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        var root = document.RootElement;
+        string? field = null;
+        if (root.TryGetProperty("flash_mode", out var mode) && mode.ValueKind is not (JsonValueKind.Null or JsonValueKind.False)) field = "flash_mode";
+        else if (root.TryGetProperty("flash_relative_threshold", out _)) field = "flash_relative_threshold";
+        else if (root.TryGetProperty("flash_absolute_threshold", out _)) field = "flash_absolute_threshold";
+        if (field is not null)
+            throw new CheckpointException(configPath,
+                $"this is an InternVL3.5 Flash checkpoint (config.json has {field}): its visual resolution router (ViR) is not supported yet; convert the model without -Flash (e.g. OpenGVLab/InternVL3_5-1B)");
     }
 
     /// <summary>Ids of the image markers from the tokenizer, and EOS / pad from the configs.</summary>
@@ -360,7 +395,7 @@ public static class ModelConverter
                 throw new InvalidOperationException($"internal error: the converter declared '{tensor.Name}' but did not use it");
     }
 
-    private static ModelManifest BuildManifest(InternVLConfig config, InternVitGraph vision, Qwen2Graph decoder, ManifestSource source,
+    private static ModelManifest BuildManifest(InternVLConfig config, InternVitGraph vision, QwenDecoderGraph decoder, ManifestSource source,
         SafetensorsTensorInfo embeddings, string[] tokenizerFiles, ManifestSpecialTokens specialTokens, ConversionOptions options)
     {
         var l = config.LlmConfig;

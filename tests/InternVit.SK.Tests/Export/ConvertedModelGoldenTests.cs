@@ -4,32 +4,23 @@ using Xunit.Abstractions;
 
 namespace InternVit.SK.Tests.Export;
 
-/// <summary>Checkpoint A in the original layout against goldens/model_a.</summary>
-[Collection(ConvertedTinyModelCollection.Name)]
-public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output);
-
-/// <summary>Checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf), loaded with LoadAsync, against the same goldens/model_a.</summary>
-[Collection(ConvertedTinyHfModelCollection.Name)]
-public sealed class ConvertedHfModelGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output);
-
 /// <summary>
-/// The converted tiny checkpoint against the official InternViT + projector and an independent Qwen2 forward
-/// (tests/fixtures/goldens/model_a). Measured differences go to the test output. Run once per checkpoint layout.
+/// A converted tiny checkpoint against the official InternViT + projector and an independent Qwen2 / Qwen3 forward
+/// (tests/fixtures/goldens/model_a, model_c). Measured differences go to the test output.
 /// </summary>
-public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutputHelper output)
+public abstract class ConvertedModelGoldens(ConvertedCheckpoint tiny, ITestOutputHelper output)
 {
     private InternVLModel Model => tiny.Model;
 
-    [Theory]
-    [InlineData("exact_448x448", 1)]
-    [InlineData("table_1600x900", 9)]
-    public void Vision_features_match_the_official_encoder_and_projector(string image, int tiles)
+    private string Golden(string file) => Goldens.Model(tiny.Checkpoint, file);
+
+    protected void AssertVisionFeaturesMatch(string image, int tiles)
     {
         var (pixelValues, n) = Goldens.PixelValuesFromTiles(image);
         Assert.Equal(tiles, n);
         float[] features = Model.Vision.Encode(pixelValues, n);
 
-        using var golden = Goldens.Open(Goldens.ModelA($"vision_{image}.safetensors"));
+        using var golden = Goldens.Open(Golden($"vision_{image}.safetensors"));
         Assert.Equal([n, 256, 64], golden.GetInfo("vit_embeds").Shape);
         double diff = Goldens.MaxAbsDiff(features, golden.ReadFloat32("vit_embeds"));
         output.WriteLine($"{image}: vit_embeds max |diff| = {diff:E2}");
@@ -39,7 +30,7 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
     [Fact]
     public void Decoder_logits_match_at_every_position_of_the_raw_text()
     {
-        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        using var golden = Goldens.Open(Golden("llm_raw_text.safetensors"));
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         float[] logits = FullSequenceLogits(ids);
 
@@ -52,7 +43,7 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
     [Fact]
     public void Incremental_decoding_with_the_cache_reproduces_the_full_sequence_logits()
     {
-        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        using var golden = Goldens.Open(Golden("llm_raw_text.safetensors"));
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         float[] full = FullSequenceLogits(ids);
 
@@ -71,7 +62,7 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
     [Fact]
     public void A_block_of_positions_after_cached_ones_reproduces_the_full_sequence_logits()
     {
-        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        using var golden = Goldens.Open(Golden("llm_raw_text.safetensors"));
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         float[] full = FullSequenceLogits(ids);
         float[] blocks = LogitsInBlocks(Model, ids, [3, 4, ids.Length - 7], capacity: ids.Length);
@@ -83,7 +74,7 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
     [Fact]
     public void Greedy_decoding_of_the_text_prompt_follows_the_reference_step_by_step()
     {
-        using var golden = Goldens.Open(Goldens.ModelA("llm_text_only.safetensors"));
+        using var golden = Goldens.Open(Golden("llm_text_only.safetensors"));
         int[] prompt = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         long[] expectedIds = golden.ReadInt64("generated_ids");
         float[] top5Logits = golden.ReadFloat32("greedy_top5_logits");
@@ -111,7 +102,7 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
     [Fact]
     public void Decoder_matches_the_reference_on_a_prompt_with_spliced_image_features()
     {
-        using var golden = Goldens.Open(Goldens.ModelA("llm_two_images.safetensors"));
+        using var golden = Goldens.Open(Golden("llm_two_images.safetensors"));
         float[] embeds = golden.ReadFloat32("inputs_embeds");
         using var cache = Model.Language.CreateCache();
         float[] logits = Model.Language.Forward(embeds, cache);
@@ -122,27 +113,28 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
     }
 
     /// <summary>
-    /// GroupQueryAttention applies RoPE itself only for head dims that are multiples of 16 (model_a's is 16); other
-    /// head dims split q/k/v and rotate them with RotaryEmbedding first. That path is built here for model_a and
-    /// held to the same goldens, prompt and incremental steps.
+    /// GroupQueryAttention applies RoPE itself only for head dims that are multiples of 16 (model_a's is 16, model_c's
+    /// 32); other head dims split q/k/v and rotate them with RotaryEmbedding first (after Qwen3's q/k norms). That path
+    /// is built here and held to the same goldens, prompt and incremental steps.
     /// </summary>
     [Fact]
     public void The_decoder_with_rotary_outside_attention_matches_the_reference_too()
     {
         using var dir = new TempDir();
         foreach (string file in Directory.EnumerateFiles(Model.Directory)) File.Copy(file, dir.File(Path.GetFileName(file)));
-        var config = InternVit.SK.Checkpoints.InternVLConfig.Load(Path.Combine(tiny.Checkpoint, "config.json"));
-        using (var checkpoint = InternVit.SK.Checkpoints.CheckpointReader.Open(tiny.Checkpoint, config.Layout))
+        string source = TestPaths.Checkpoint(tiny.Checkpoint);
+        var config = InternVit.SK.Checkpoints.InternVLConfig.Load(Path.Combine(source, "config.json"));
+        using (var checkpoint = InternVit.SK.Checkpoints.CheckpointReader.Open(source, config.Layout))
         using (var g = new OnnxGraphBuilder(dir.File("decoder.onnx"), "qwen2"))
         {
-            new Qwen2Graph(config.LlmConfig, fuseRotary: false).Build(g, new GraphWeights(checkpoint, g));
+            new QwenDecoderGraph(config.LlmConfig, fuseRotary: false).Build(g, new GraphWeights(checkpoint, g));
             g.Save("test", []);
         }
         Assert.DoesNotContain("RotaryEmbedding", File.ReadAllText(Path.Combine(Model.Directory, "decoder.onnx"), System.Text.Encoding.Latin1), StringComparison.Ordinal);
         Assert.Contains("RotaryEmbedding", File.ReadAllText(dir.File("decoder.onnx"), System.Text.Encoding.Latin1), StringComparison.Ordinal);
 
         using var model = InternVLModel.Open(dir.Path);
-        using var golden = Goldens.Open(Goldens.ModelA("llm_raw_text.safetensors"));
+        using var golden = Goldens.Open(Golden("llm_raw_text.safetensors"));
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         float[] logits = LogitsInBlocks(model, ids, [4, .. Enumerable.Repeat(1, ids.Length - 4)], capacity: ids.Length);
         double diff = Goldens.MaxAbsDiff(logits, golden.ReadFloat32("logits"));
@@ -153,7 +145,7 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
     [Fact]
     public void Embedding_lookup_gives_the_reference_rows()
     {
-        using var golden = Goldens.Open(Goldens.ModelA("llm_text_only.safetensors"));
+        using var golden = Goldens.Open(Golden("llm_text_only.safetensors"));
         int[] ids = Array.ConvertAll(golden.ReadInt64("input_ids"), x => (int)x);
         Assert.Equal(0, Goldens.MaxAbsDiff(Embed(ids), golden.ReadFloat32("inputs_embeds")));
     }
@@ -197,5 +189,58 @@ public abstract class ConvertedModelGoldens(ConvertedTinyModel tiny, ITestOutput
         int best = 0;
         for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
         return best;
+    }
+}
+
+[Collection(ConvertedTinyModelCollection.Name)]
+public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output)
+{
+    [Theory]
+    [InlineData("exact_448x448", 1)]
+    [InlineData("table_1600x900", 9)]
+    public void Vision_features_match_the_official_encoder_and_projector(string image, int tiles) => AssertVisionFeaturesMatch(image, tiles);
+}
+
+/// <summary>Checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf), loaded with LoadAsync, against the same goldens/model_a.</summary>
+[Collection(ConvertedTinyHfModelCollection.Name)]
+public sealed class ConvertedHfModelGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output)
+{
+    [Theory]
+    [InlineData("exact_448x448", 1)]
+    [InlineData("table_1600x900", 9)]
+    public void Vision_features_match_the_official_encoder_and_projector(string image, int tiles) => AssertVisionFeaturesMatch(image, tiles);
+}
+
+/// <summary>Checkpoint C rewritten into the Hugging Face-native layout by transformers' mapping, against goldens/model_c.</summary>
+[Collection(ConvertedTinyHfModelCCollection.Name)]
+public sealed class ConvertedHfModelGoldenTestsC(ConvertedTinyHfModelC tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output)
+{
+    [Fact]
+    public void Vision_features_match_the_official_encoder_and_projector() => AssertVisionFeaturesMatch("exact_448x448", 1);
+}
+
+/// <summary>
+/// Checkpoint C: InternVL3.5's layout with a Qwen3 LLM (q_norm/k_norm, head_dim 32 ≠ 64 / 4, no q/k/v biases, tied
+/// embeddings, vocab 151936 padded past the tokenizer's 151678), against goldens/model_c. Its vision goldens for the
+/// multi-tile images are covered end to end by the greedy generations (GenerationGoldenTestsC).
+/// </summary>
+[Collection(ConvertedTinyModelCCollection.Name)]
+public sealed class ConvertedModelGoldenTestsC(ConvertedTinyModelC tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output)
+{
+    [Fact]
+    public void Vision_features_match_the_official_encoder_and_projector() => AssertVisionFeaturesMatch("exact_448x448", 1);
+
+    [Fact]
+    public void The_decoder_has_qwen3s_shapes_and_a_logit_for_every_padded_vocabulary_row()
+    {
+        var manifest = tiny.Model.Manifest;
+        Assert.Equal("Qwen3ForCausalLM", manifest.Decoder.Architecture);
+        Assert.Equal(32, manifest.Decoder.HeadDim);
+        Assert.Equal(151936, manifest.Decoder.VocabSize);
+        Assert.Equal(151936, tiny.Model.Language.VocabSize);
+        Assert.Equal(151671, manifest.SpecialTokens.ImageContext);
+        Assert.Equal(151669, manifest.SpecialTokens.ImageStart);
+        Assert.Equal(151670, manifest.SpecialTokens.ImageEnd);
+        Assert.Equal([151645], manifest.SpecialTokens.Eos);
     }
 }

@@ -3,30 +3,32 @@ using InternVit.SK.Generation;
 
 namespace InternVit.SK.Tests.Export;
 
-/// <summary>The tiny checkpoint converted once per test run, and opened for inference.</summary>
-public class ConvertedTinyModel : IDisposable
+/// <summary>A tiny checkpoint converted once per test run, and opened for inference.</summary>
+public abstract class ConvertedCheckpoint : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    public ConvertedTinyModel()
+    /// <param name="checkpoint">
+    /// Which tiny checkpoint: "a" (InternVL2.5, Qwen2) or "c" (InternVL3.5, Qwen3), converted with the converter; "a-hf" or
+    /// "c-hf", the same in the Hugging Face-native layout, loaded the way users load a checkpoint
+    /// (<see cref="InternVLModel.LoadAsync"/>, which converts it into a cache folder, here a temp one).
+    /// </param>
+    protected ConvertedCheckpoint(string checkpoint)
     {
+        Checkpoint = checkpoint;
+        if (checkpoint.EndsWith("-hf", StringComparison.Ordinal))
+        {
+            Model = InternVLModel.LoadAsync(TestPaths.Checkpoint(checkpoint), new InternVLModelOptions { CacheDirectory = _dir.Path }).GetAwaiter().GetResult();
+            Directory = Model.Directory;
+            return;
+        }
         Directory = Path.Combine(_dir.Path, "model");
-        ModelConverter.ConvertAsync(TestPaths.TinyCheckpoint, Directory).GetAwaiter().GetResult();
+        ModelConverter.ConvertAsync(TestPaths.Checkpoint(checkpoint), Directory).GetAwaiter().GetResult();
         Model = InternVLModel.Open(Directory);
     }
 
-    /// <summary>
-    /// <paramref name="checkpoint"/> loaded the way users load a checkpoint, <see cref="InternVLModel.LoadAsync"/>, which
-    /// converts it into a cache folder (here a temp one).
-    /// </summary>
-    protected ConvertedTinyModel(string checkpoint)
-    {
-        Model = InternVLModel.LoadAsync(checkpoint, new InternVLModelOptions { CacheDirectory = _dir.Path }).GetAwaiter().GetResult();
-        Directory = Model.Directory;
-    }
-
-    /// <summary>The checkpoint folder it was converted from.</summary>
-    public virtual string Checkpoint => TestPaths.TinyCheckpoint;
+    /// <summary>"a", "c", "a-hf" or "c-hf": names the checkpoint folder (<see cref="TestPaths.Checkpoint"/>) and its goldens (goldens/model_a, goldens/model_c).</summary>
+    public string Checkpoint { get; }
 
     public string Directory { get; }
 
@@ -40,11 +42,17 @@ public class ConvertedTinyModel : IDisposable
     }
 }
 
-/// <summary>Checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf), loaded through InternVLModel.LoadAsync.</summary>
-public sealed class ConvertedTinyHfModel() : ConvertedTinyModel(TestPaths.TinyHfCheckpoint)
-{
-    public override string Checkpoint => TestPaths.TinyHfCheckpoint;
-}
+/// <summary>Checkpoint A (InternVL2.5 layout, Qwen2 LLM).</summary>
+public sealed class ConvertedTinyModel() : ConvertedCheckpoint("a");
+
+/// <summary>Checkpoint C (InternVL3.5 layout, Qwen3 LLM).</summary>
+public sealed class ConvertedTinyModelC() : ConvertedCheckpoint("c");
+
+/// <summary>Checkpoint A in the Hugging Face-native layout (tests/fixtures/internvl-tiny-a-hf).</summary>
+public sealed class ConvertedTinyHfModel() : ConvertedCheckpoint("a-hf");
+
+/// <summary>Checkpoint C rewritten into the Hugging Face-native layout (<see cref="HuggingFaceLayoutWriter"/>).</summary>
+public sealed class ConvertedTinyHfModelC() : ConvertedCheckpoint("c-hf");
 
 [CollectionDefinition(Name)]
 public sealed class ConvertedTinyModelCollection : ICollectionFixture<ConvertedTinyModel>
@@ -53,7 +61,19 @@ public sealed class ConvertedTinyModelCollection : ICollectionFixture<ConvertedT
 }
 
 [CollectionDefinition(Name)]
+public sealed class ConvertedTinyModelCCollection : ICollectionFixture<ConvertedTinyModelC>
+{
+    public const string Name = "converted-tiny-c";
+}
+
+[CollectionDefinition(Name)]
 public sealed class ConvertedTinyHfModelCollection : ICollectionFixture<ConvertedTinyHfModel>
 {
     public const string Name = "converted-tiny-hf";
+}
+
+[CollectionDefinition(Name)]
+public sealed class ConvertedTinyHfModelCCollection : ICollectionFixture<ConvertedTinyHfModelC>
+{
+    public const string Name = "converted-tiny-c-hf";
 }

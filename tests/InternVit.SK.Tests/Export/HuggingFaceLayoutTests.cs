@@ -242,13 +242,13 @@ public sealed class HuggingFaceLayoutModelTests(ConvertedTinyHfModel tiny)
         Assert.Equal("internvl2_5", manifest.Template);
         Assert.Equal((1, 12, true), (manifest.Image.MinTiles, manifest.Image.MaxTiles, manifest.Image.UseThumbnail));
         Assert.Equal(151667, manifest.SpecialTokens.ImageContext);
-        Assert.Equal(Qwen2Graph.EmbedTokensKey, manifest.Embeddings.Tensor);
+        Assert.Equal(QwenDecoderGraph.EmbedTokensKey, manifest.Embeddings.Tensor);
         foreach (string file in (string[])["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "preprocessor_config.json", "processor_config.json"])
         {
             Assert.Contains(file, manifest.Tokenizer.Files);
-            Assert.Equal(File.ReadAllBytes(Path.Combine(tiny.Checkpoint, file)), File.ReadAllBytes(Path.Combine(tiny.Directory, file)));
+            Assert.Equal(File.ReadAllBytes(Path.Combine(TestPaths.Checkpoint(tiny.Checkpoint), file)), File.ReadAllBytes(Path.Combine(tiny.Directory, file)));
         }
-        Assert.StartsWith(Path.GetFileName(tiny.Checkpoint), Path.GetFileName(tiny.Directory), StringComparison.Ordinal);
+        Assert.StartsWith(Path.GetFileName(TestPaths.Checkpoint(tiny.Checkpoint)), Path.GetFileName(tiny.Directory), StringComparison.Ordinal);
     }
 
     [Fact]

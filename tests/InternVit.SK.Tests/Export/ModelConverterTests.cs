@@ -175,7 +175,7 @@ public sealed class ModelConverterTests
         float[]? embed = null;
         float[] Remember(string name, float[] values)
         {
-            if (name == Qwen2Graph.EmbedTokensKey) embed = values;
+            if (name == QwenDecoderGraph.EmbedTokensKey) embed = values;
             return name == "language_model.lm_head.weight" ? embed! : values;
         }
         var untied = SyntheticCheckpoint.BaseConfig();

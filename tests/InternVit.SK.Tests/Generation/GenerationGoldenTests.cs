@@ -7,28 +7,20 @@ namespace InternVit.SK.Tests.Generation;
 
 /// <summary>
 /// The whole path — image files → decode → tiles → vision graph → prompt → generation — against the golden greedy
-/// generations of tests/fixtures/goldens/model_a (the official chat() on the tiny checkpoint).
+/// generations of tests/fixtures/goldens/model_a and model_c (the official chat() on the tiny checkpoints).
 /// </summary>
-[Collection(ConvertedTinyModelCollection.Name)]
-public sealed class GenerationGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
-
-/// <summary>The same generations from checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf).</summary>
-[Collection(ConvertedTinyHfModelCollection.Name)]
-public sealed class HfGenerationGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
-
-/// <summary>The checks of <see cref="GenerationGoldenTests"/>, run once per checkpoint layout.</summary>
-public abstract class GenerationGoldens(ConvertedTinyModel tiny, ITestOutputHelper output)
+public abstract class GenerationGoldens(ConvertedCheckpoint tiny, ITestOutputHelper output)
 {
     private InternVLModel Model => tiny.Model;
 
     public static TheoryData<string> Prompts => new() { "one_image", "two_images", "text_only" };
 
-    private static JsonNode Golden(string prompt) =>
-        JsonNode.Parse(File.ReadAllText(Goldens.ModelA("manifest.json")))!["prompts"]![prompt]!;
+    private (string Question, ImageInput[] Images, int[] Expected, JsonNode Golden) Case(string prompt) => Case(tiny.Checkpoint, prompt);
 
-    internal static (string Question, ImageInput[] Images, int[] Expected, JsonNode Golden) Case(string prompt)
+    /// <summary>A prompt of the golden manifest of tiny checkpoint <paramref name="checkpoint"/> ("a" or "c").</summary>
+    internal static (string Question, ImageInput[] Images, int[] Expected, JsonNode Golden) Case(string checkpoint, string prompt)
     {
-        var golden = Golden(prompt);
+        var golden = JsonNode.Parse(File.ReadAllText(Goldens.Model(checkpoint, "manifest.json")))!["prompts"]![prompt]!;
         var images = golden["images"]!.AsArray()
             .Select(id => ImageInput.FromFile(Directory.GetFiles(Path.Combine(TestPaths.Fixtures, "images"), (string)id! + ".*").Single())).ToArray();
         int[] expected = golden["generated_ids"]!.AsArray().Select(x => (int)x!).ToArray();
@@ -47,7 +39,8 @@ public abstract class GenerationGoldens(ConvertedTinyModel tiny, ITestOutputHelp
         Assert.Equal((int)golden["seq_len"]!, result.Usage.PromptTokens);
         Assert.Equal((int)golden["num_img_context_tokens"]!, result.Usage.ImageTokens);
         Assert.Equal(expected.Length, result.Usage.CompletionTokens);
-        Assert.Equal(expected[^1] == 151645 ? FinishReason.Stop : FinishReason.Length, result.FinishReason);
+        // The stop token is the manifest's EOS, read from the checkpoint's config (151645 <|im_end|> in A and C).
+        Assert.Equal(Model.StopTokenIds.Contains(expected[^1]) ? FinishReason.Stop : FinishReason.Length, result.FinishReason);
         var t = result.Timings;
         output.WriteLine($"{prompt}: preprocess {t.Preprocess.TotalMilliseconds:F1} ms, vision {t.Vision.TotalMilliseconds:F1} ms, prefill {t.Prefill.TotalMilliseconds:F1} ms, " +
                          $"decode {t.Decode.TotalMilliseconds:F1} ms, first token {t.TimeToFirstToken.TotalMilliseconds:F1} ms");
@@ -109,3 +102,22 @@ public abstract class GenerationGoldens(ConvertedTinyModel tiny, ITestOutputHelp
         }
     }
 }
+
+[Collection(ConvertedTinyModelCollection.Name)]
+public sealed class GenerationGoldenTests(ConvertedTinyModel tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output)
+{
+    /// <summary>A prompt of checkpoint A's golden manifest.</summary>
+    internal static (string Question, ImageInput[] Images, int[] Expected, JsonNode Golden) Case(string prompt) => Case("a", prompt);
+}
+
+/// <summary>Checkpoint C (InternVL3.5, Qwen3): receipt (11 tiles), rgba + exact (5 + 1), and text_only ending with EOS at step 12.</summary>
+[Collection(ConvertedTinyModelCCollection.Name)]
+public sealed class GenerationGoldenTestsC(ConvertedTinyModelC tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
+
+/// <summary>Checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf): the same generations as A.</summary>
+[Collection(ConvertedTinyHfModelCollection.Name)]
+public sealed class HfGenerationGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
+
+/// <summary>Checkpoint C rewritten into the Hugging Face-native layout: the same generations as C.</summary>
+[Collection(ConvertedTinyHfModelCCollection.Name)]
+public sealed class HfGenerationGoldenTestsC(ConvertedTinyHfModelC tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);

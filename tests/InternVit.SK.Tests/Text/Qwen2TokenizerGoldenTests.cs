@@ -14,8 +14,8 @@ public class Qwen2TokenizerGoldenTests
     public static TheoryData<string, string> FormsAndCases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var form in TokenizerFixtures.Forms)
-            foreach (var id in TokenizerFixtures.GoldenCases.Keys)
+        foreach (var form in TokenizerFixtures.GoldenForms)
+            foreach (var id in TokenizerFixtures.CasesOf(form).Keys)
                 data.Add(form, id);
         return data;
     }
@@ -32,7 +32,7 @@ public class Qwen2TokenizerGoldenTests
     public void Encode_gives_the_reference_ids_and_tokens(string form, string caseId)
     {
         var tokenizer = TokenizerFixtures.Form(form);
-        var golden = TokenizerFixtures.GoldenCases[caseId];
+        var golden = TokenizerFixtures.Case(form, caseId);
         int[] ids = tokenizer.Encode(golden.Text);
         Assert.Equal(golden.Ids, ids);
         Assert.Equal(golden.Tokens, ids.Select(id => tokenizer.IdToToken(id)).ToArray());
@@ -43,7 +43,7 @@ public class Qwen2TokenizerGoldenTests
     public void Decode_gives_the_reference_text(string form, string caseId)
     {
         var tokenizer = TokenizerFixtures.Form(form);
-        var golden = TokenizerFixtures.GoldenCases[caseId];
+        var golden = TokenizerFixtures.Case(form, caseId);
         Assert.Equal(golden.Decoded, tokenizer.Decode(golden.Ids));
         Assert.Equal(golden.DecodedSkipSpecial, tokenizer.Decode(golden.Ids, skipSpecialTokens: true));
     }
@@ -53,7 +53,7 @@ public class Qwen2TokenizerGoldenTests
     public void Streaming_detokenizer_emits_the_decoded_text_piece_by_piece(string form, string caseId)
     {
         var tokenizer = TokenizerFixtures.Form(form);
-        var golden = TokenizerFixtures.GoldenCases[caseId];
+        var golden = TokenizerFixtures.Case(form, caseId);
         foreach (bool skip in new[] { false, true })
         {
             string expected = skip ? golden.DecodedSkipSpecial : golden.Decoded;
@@ -75,7 +75,7 @@ public class Qwen2TokenizerGoldenTests
     [MemberData(nameof(FormsAndCases))]
     public void Utf8_input_gives_the_same_ids(string form, string caseId)
     {
-        var golden = TokenizerFixtures.GoldenCases[caseId];
+        var golden = TokenizerFixtures.Case(form, caseId);
         Assert.Equal(golden.Ids, TokenizerFixtures.Form(form).EncodeUtf8(Encoding.UTF8.GetBytes(golden.Text)));
     }
 
@@ -84,7 +84,7 @@ public class Qwen2TokenizerGoldenTests
     public void Tokenizer_api_gives_the_reference_ids_tokens_offsets_and_count(string form, string caseId)
     {
         Tokenizer tokenizer = TokenizerFixtures.Form(form);
-        var golden = TokenizerFixtures.GoldenCases[caseId];
+        var golden = TokenizerFixtures.Case(form, caseId);
         Assert.Equal(golden.Ids, tokenizer.EncodeToIds(golden.Text));
         Assert.Equal(golden.Ids, tokenizer.EncodeToIds(golden.Text.AsSpan()));
         Assert.Equal(golden.Ids.Length, tokenizer.CountTokens(golden.Text));
@@ -105,7 +105,7 @@ public class Qwen2TokenizerGoldenTests
     public void Tokenizer_api_decodes_to_the_reference_text(string form, string caseId)
     {
         Tokenizer tokenizer = TokenizerFixtures.Form(form);
-        var golden = TokenizerFixtures.GoldenCases[caseId];
+        var golden = TokenizerFixtures.Case(form, caseId);
         Assert.Equal(golden.Decoded, tokenizer.Decode((IEnumerable<int>)golden.Ids));
         Assert.Equal(golden.Decoded, tokenizer.Decode(golden.Ids.ToList()));
         Assert.Equal(golden.Decoded, tokenizer.Decode(golden.Ids.Select(id => id))); // a lazy sequence, read once
@@ -228,5 +228,50 @@ public class Qwen2TokenizerGoldenTests
     public void All_61_cases_are_covered()
     {
         Assert.Equal(61, TokenizerFixtures.GoldenCases.Count);
+        Assert.Equal(61, TokenizerFixtures.CasesOf("internvl3_5 slow files").Count);
+    }
+
+    /// <summary>
+    /// InternVL3.5's tokenizer: Qwen3's added tokens up to <c>&lt;/think&gt;</c> 151668, InternVL's from 151669, 151678
+    /// ids in all; <c>&lt;think&gt;</c>, <c>&lt;/think&gt;</c> and the tool tokens are added but not special, so
+    /// skip_special_tokens keeps them; both forms agree.
+    /// </summary>
+    [Theory]
+    [InlineData("internvl3_5 tokenizer.json")]
+    [InlineData("internvl3_5 slow files")]
+    public void The_internvl3_5_tokenizer_has_qwen3s_added_tokens_then_internvls(string form)
+    {
+        var tokenizer = TokenizerFixtures.Form(form);
+        Assert.Equal(151678, tokenizer.VocabularySize);
+        (string Token, int Id, bool Special)[] expected =
+        [
+            ("<|endoftext|>", 151643, true), ("<|im_end|>", 151645, true), ("<tool_response>", 151665, false), ("</tool_response>", 151666, false),
+            ("<think>", 151667, false), ("</think>", 151668, false), ("<img>", 151669, true), ("</img>", 151670, true), ("<IMG_CONTEXT>", 151671, true),
+            ("<box>", 151676, true), ("</box>", 151677, true),
+        ];
+        foreach (var (token, id, special) in expected)
+        {
+            Assert.Equal(id, tokenizer.TokenToId(token));
+            Assert.Equal(special, tokenizer.IsSpecialToken(id));
+        }
+        Assert.Equal("<think>\nOK.\n</think>\n\nHi!", tokenizer.Decode(tokenizer.Encode("<img><think>\nOK.\n</think>\n\nHi!</img>"), skipSpecialTokens: true));
+    }
+
+    /// <summary>
+    /// Qwen3's embedding table is padded to 151936 rows, so a sampler can pick an id past the tokenizer's 151678: decoding
+    /// skips it (as HF does for unknown ids) instead of failing, whole or streamed.
+    /// </summary>
+    [Fact]
+    public void Ids_past_the_tokenizer_in_the_padded_vocabulary_decode_to_nothing()
+    {
+        var tokenizer = TokenizerFixtures.Internvl35Slow;
+        int[] ids = [.. tokenizer.Encode("Hi"), 151678, 151935, .. tokenizer.Encode("!")];
+        Assert.Null(tokenizer.IdToToken(151900));
+        Assert.Equal("Hi!", tokenizer.Decode(ids));
+        var stream = tokenizer.CreateStreamingDetokenizer();
+        var text = new StringBuilder();
+        foreach (int id in ids) text.Append(stream.Append(id));
+        text.Append(stream.Flush());
+        Assert.Equal("Hi!", text.ToString());
     }
 }

@@ -5,15 +5,21 @@ using InternVit.SK.Onnx;
 namespace InternVit.SK.Export;
 
 /// <summary>
-/// The decoder graph for Qwen2-family LLMs (<c>Qwen2ForCausalLM</c>), following Hugging Face's <c>modeling_qwen2.py</c>:
-/// <c>inputs_embeds</c>, <c>attention_mask</c>, <c>position_ids</c>, <c>past_key_values.{i}.key/value</c> and
+/// The decoder graph for the Qwen LLMs InternVL pairs with: Qwen2/Qwen2.5 (<c>Qwen2ForCausalLM</c>, InternVL2.5/3) and
+/// Qwen3 (<c>Qwen3ForCausalLM</c>, InternVL3.5), following Hugging Face's <c>modeling_qwen2.py</c> and
+/// <c>modeling_qwen3.py</c>, which differ only in attention, as the config says: Qwen3 normalizes each query and key head
+/// (RMSNorm over head_dim) before RoPE, has q/k/v/o biases only with <c>attention_bias</c> (Qwen2: q/k/v always, o
+/// never), and states its <c>head_dim</c> (which need not be hidden_size / heads). Ports: <c>inputs_embeds</c>, <c>attention_mask</c>, <c>position_ids</c>, <c>past_key_values.{i}.key/value</c> and
 /// <c>logits_to_keep</c> → <c>logits</c> and <c>present.{i}.key/value</c>. Initializers keep the checkpoint keys
 /// (<c>language_model.model.layers.{i}.self_attn.o_proj.weight</c>), except Linear layers computed as one product,
 /// named after it (<c>…self_attn.qkv_proj.weight</c>, <c>…mlp.gate_up_proj.weight</c>); float32 Linear weights are
 /// stored transposed.
 /// </summary>
-internal sealed class Qwen2Graph
+internal sealed class QwenDecoderGraph
 {
+    /// <summary>The LLM architectures (<c>llm_config.architectures[0]</c>) this builder handles.</summary>
+    public static IReadOnlyList<string> Architectures { get; } = ["Qwen2ForCausalLM", "Qwen3ForCausalLM"];
+
     private const string InputsEmbeds = DecoderPorts.InputsEmbeds;
     private const string AttentionMask = DecoderPorts.AttentionMask;
     private const string PositionIds = DecoderPorts.PositionIds;
@@ -30,7 +36,7 @@ internal sealed class Qwen2Graph
 
     /// <param name="config">The LLM's config.</param>
     /// <param name="fuseRotary">Whether GroupQueryAttention applies RoPE itself; by default when its kernel can (head dim a multiple of 16).</param>
-    public Qwen2Graph(LlmConfig config, bool? fuseRotary = null)
+    public QwenDecoderGraph(LlmConfig config, bool? fuseRotary = null)
     {
         _config = config;
         _fuseRotary = fuseRotary ?? config.HeadDim % 16 == 0;
@@ -80,6 +86,9 @@ internal sealed class Qwen2Graph
         }
     }
 
+    /// <summary>The ONNX graph's name: the config's model_type (qwen2, qwen3).</summary>
+    public string GraphName => _config.ModelType ?? (_config.HasQueryKeyNorm ? "qwen3" : "qwen2");
+
     /// <summary>The checkpoint key of the token-embedding table (kept outside the graph for a lookup).</summary>
     public static string EmbedTokensKey => $"{Model}.embed_tokens.weight";
 
@@ -94,12 +103,18 @@ internal sealed class Qwen2Graph
         {
             string l = $"{Model}.layers.{i}";
             list.Add(new($"{l}.self_attn.q_proj.weight", [q, h]));
-            list.Add(new($"{l}.self_attn.q_proj.bias", [q]));
+            if (_config.HasQkvBias) list.Add(new($"{l}.self_attn.q_proj.bias", [q]));
             list.Add(new($"{l}.self_attn.k_proj.weight", [kv, h]));
-            list.Add(new($"{l}.self_attn.k_proj.bias", [kv]));
+            if (_config.HasQkvBias) list.Add(new($"{l}.self_attn.k_proj.bias", [kv]));
             list.Add(new($"{l}.self_attn.v_proj.weight", [kv, h]));
-            list.Add(new($"{l}.self_attn.v_proj.bias", [kv]));
+            if (_config.HasQkvBias) list.Add(new($"{l}.self_attn.v_proj.bias", [kv]));
             list.Add(new($"{l}.self_attn.o_proj.weight", [h, q]));
+            if (_config.HasOutputBias) list.Add(new($"{l}.self_attn.o_proj.bias", [h]));
+            if (_config.HasQueryKeyNorm)
+            {
+                list.Add(new($"{l}.self_attn.q_norm.weight", [HeadDim]));
+                list.Add(new($"{l}.self_attn.k_norm.weight", [HeadDim]));
+            }
             list.Add(new($"{l}.mlp.gate_proj.weight", [mlp, h]));
             list.Add(new($"{l}.mlp.up_proj.weight", [mlp, h]));
             list.Add(new($"{l}.mlp.down_proj.weight", [h, mlp]));
@@ -117,7 +132,9 @@ internal sealed class Qwen2Graph
         if (config.RopeScaling is { ValueKind: not System.Text.Json.JsonValueKind.Null } scaling)
             throw new CheckpointException(configPath, $"llm_config.rope_scaling {scaling.GetRawText()} is not supported yet (only plain RoPE)");
         if (config.HiddenAct != "silu")
-            throw new CheckpointException(configPath, $"llm_config.hidden_act '{config.HiddenAct}' is not supported (Qwen2 uses silu)");
+            throw new CheckpointException(configPath, $"llm_config.hidden_act '{config.HiddenAct}' is not supported (Qwen2 and Qwen3 use silu)");
+        if (config.UseSlidingWindow)
+            throw new CheckpointException(configPath, "llm_config.use_sliding_window is true; sliding-window attention is not supported (InternVL's checkpoints leave it off)");
         if (config.HeadDim % 2 != 0)
             throw new CheckpointException(configPath, $"llm_config head dim {config.HeadDim} is odd; RoPE needs an even head dim");
     }
@@ -205,7 +222,7 @@ internal sealed class Qwen2Graph
     }
 
     /// <summary>
-    /// Qwen2DecoderLayer: x += attn(input_layernorm(x)); x += mlp(post_attention_layernorm(x)). The first addition is
+    /// Qwen2DecoderLayer / Qwen3DecoderLayer: x += attn(input_layernorm(x)); x += mlp(post_attention_layernorm(x)). The first addition is
     /// fused into post_attention_layernorm; the MLP output is returned, for the next norm to add.
     /// </summary>
     private string DecoderLayer(int i, ref string x, string? pending, string seqlensK, string totalLength, string cos, string sin)
@@ -218,8 +235,9 @@ internal sealed class Qwen2Graph
     }
 
     /// <summary>
-    /// Qwen2Attention with grouped-query attention: q/k/v projections (with bias), computed as one product into
-    /// [B, S, (heads + 2·kv_heads)·d]; RoPE on q and k (x·cos + rotate_half(x)·sin, rotate_half(x) = cat(−x₂, x₁)) at
+    /// Qwen2Attention / Qwen3Attention with grouped-query attention: q/k/v projections (biases as the config says),
+    /// computed as one product into [B, S, (heads + 2·kv_heads)·d]; for Qwen3, q_norm and k_norm (RMSNorm over each
+    /// head's d values, weight [d]), which needs q, k and v apart; RoPE on q and k (x·cos + rotate_half(x)·sin, rotate_half(x) = cat(−x₂, x₁)) at
     /// position_ids; the new k/v written into the cache at positions past…past+S−1; then causal softmax(q kᵀ / √d) v
     /// per KV group (query head h uses KV head h / n_rep); then o_proj. ORT's GroupQueryAttention does the cache write
     /// and the attention, and, for head dims that are multiples of 16 (its rotary kernel's condition), the rotary too,
@@ -230,15 +248,22 @@ internal sealed class Qwen2Graph
     {
         var g = _g;
         string[] parts = ["q_proj", "k_proj", "v_proj"];
-        string qkv = _w.Linear($"{module}.qkv_proj", x, Array.ConvertAll(parts, p => $"{module}.{p}.weight"), Array.ConvertAll(parts, p => $"{module}.{p}.bias"));
+        string qkv = _w.Linear($"{module}.qkv_proj", x, Array.ConvertAll(parts, p => $"{module}.{p}.weight"),
+            _config.HasQkvBias ? Array.ConvertAll(parts, p => $"{module}.{p}.bias") : null);
         string[] qkvInputs = [qkv, "", ""];
-        if (!_fuseRotary)
+        if (!_fuseRotary || _config.HasQueryKeyNorm)
         {
             var split = g.Node("Split", [qkv, g.Int64s($"{module}/qkv_sizes", Heads * HeadDim, KvHeads * HeadDim, KvHeads * HeadDim)], $"{module}/split_qkv",
                 outputs: 3, attributes: [OnnxAttr.Int("axis", -1)]);
+            string q = split[0], k = split[1];
+            if (_config.HasQueryKeyNorm)
+            {
+                q = HeadNorm($"{module}.q_norm", q, Heads);
+                k = HeadNorm($"{module}.k_norm", k, KvHeads);
+            }
             string Rotary(string name, string y, int heads) => g.Node("RotaryEmbedding", [y, PositionIds, cos, sin], name, domain: OnnxGraphBuilder.MicrosoftDomain,
                 attributes: [OnnxAttr.Int("interleaved", 0), OnnxAttr.Int("num_heads", heads)])[0];
-            qkvInputs = [Rotary($"{module}/q_rotary", split[0], Heads), Rotary($"{module}/k_rotary", split[1], KvHeads), split[2]];
+            qkvInputs = _fuseRotary ? [q, k, split[2]] : [Rotary($"{module}/q_rotary", q, Heads), Rotary($"{module}/k_rotary", k, KvHeads), split[2]];
         }
         string[] rotaryInputs = _fuseRotary ? [cos, sin, PositionIds] : [];
         var attention = g.Node("GroupQueryAttention", [.. qkvInputs, PastKey(layer), PastValue(layer), seqlensK, totalLength, .. rotaryInputs],
@@ -246,10 +271,22 @@ internal sealed class Qwen2Graph
             attributes: [OnnxAttr.Int("num_heads", Heads), OnnxAttr.Int("kv_num_heads", KvHeads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(HeadDim)),
                 OnnxAttr.Int("do_rotary", _fuseRotary ? 1 : 0), OnnxAttr.Int("rotary_interleaved", 0)]);
         _presents.Add((attention[1], attention[2]));
-        return _w.Linear($"{module}.o_proj", attention[0], $"{module}.o_proj.weight", null);                 // [B, S, H]
+        return _w.Linear($"{module}.o_proj", attention[0], $"{module}.o_proj.weight", _config.HasOutputBias ? $"{module}.o_proj.bias" : null); // [B, S, H]
     }
 
-    /// <summary>Qwen2MLP: down(silu(gate(x)) · up(x)); gate and up computed as one product, then split.</summary>
+    /// <summary>
+    /// Qwen3's q_norm / k_norm: y [B, S, heads·d] viewed as [B, S, heads, d], RMSNorm over the last axis (weight [d],
+    /// rms_norm_eps, float32), viewed back; the reshapes only relabel the shape.
+    /// </summary>
+    private string HeadNorm(string module, string y, int heads)
+    {
+        var g = _g;
+        string perHead = g.Reshape($"{module}/per_head", y, g.Int64s($"{module}/per_head_shape", 0, 0, heads, HeadDim));
+        string normalized = g.RmsNormalization(module, perHead, _w.Tensor($"{module}.weight"), Eps);
+        return g.Reshape($"{module}/packed", normalized, g.Int64s($"{module}/packed_shape", 0, 0, heads * HeadDim));
+    }
+
+    /// <summary>Qwen2MLP / Qwen3MLP: down(silu(gate(x)) · up(x)); gate and up computed as one product, then split.</summary>
     private string Mlp(string module, string x)
     {
         var g = _g;
