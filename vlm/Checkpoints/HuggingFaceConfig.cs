@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace InternVit.SK.Checkpoints;
 
@@ -21,7 +22,7 @@ internal static class HuggingFaceConfig
 
         // text_config has llm_config's field names. transformers writes configs as a diff against the class defaults, so
         // tie_word_embeddings is absent when false; the top-level default (true) does not apply to the text model.
-        var llm = text.Deserialize<LlmConfig>()!;
+        var llm = TextConfigWithDefaults(text, file).Deserialize<LlmConfig>()!;
         if (llm.Architectures.Length == 0 && llm.ModelType is { } modelType)
             llm = llm with { Architectures = [modelType switch { "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", _ => modelType }] };
 
@@ -68,6 +69,43 @@ internal static class HuggingFaceConfig
             ProjectorHiddenAct = String(root, "projector_hidden_act", "gelu", file)!,
             VisionFeatureSelectStrategy = String(root, "vision_feature_select_strategy", "default", file)!,
         };
+    }
+
+    /// <summary>
+    /// Qwen2Config's and Qwen3Config's defaults (transformers), which apply to the fields a saved config leaves out
+    /// because they equal them. Where LlmConfig's own defaults agree (rms_norm_eps, tie_word_embeddings, hidden_act)
+    /// nothing needs filling.
+    /// </summary>
+    private static readonly (string Key, double Value)[] QwenDefaults =
+    [
+        ("vocab_size", 151936), ("hidden_size", 4096), ("intermediate_size", 22016), ("num_hidden_layers", 32),
+        ("num_attention_heads", 32), ("num_key_value_heads", 32), ("max_position_embeddings", 32768), ("rope_theta", 10000),
+    ];
+
+    /// <summary>
+    /// text_config with the class defaults of its model_type filled in (Qwen3's head_dim is 128 unless stated, which
+    /// for Qwen3-0.6B differs from hidden_size / heads), and newer transformers' <c>rope_parameters</c> read as
+    /// <c>rope_theta</c> (a rope type other than <c>default</c> is refused, as <c>rope_scaling</c> is).
+    /// </summary>
+    private static JsonObject TextConfigWithDefaults(JsonElement text, string file)
+    {
+        var config = JsonObject.Create(text)!.DeepClone().AsObject();
+        string? modelType = String(text, "model_type", null, file);
+        if (modelType is "qwen2" or "qwen3")
+        {
+            foreach (var (key, value) in QwenDefaults)
+                if (!config.ContainsKey(key)) config[key] = value;
+            if (modelType == "qwen3" && !config.ContainsKey("head_dim")) config["head_dim"] = 128;
+        }
+        if (text.TryGetProperty("rope_parameters", out var rope) && rope.ValueKind == JsonValueKind.Object)
+        {
+            string type = String(rope, "rope_type", "default", file)!;
+            if (type != "default")
+                throw new CheckpointException(file, $"text_config.rope_parameters.rope_type '{type}' is not supported (only the default RoPE)");
+            if (rope.TryGetProperty("rope_theta", out _)) config["rope_theta"] = Double(rope, "rope_theta", 10000, file);
+            config.Remove("rope_parameters");
+        }
+        return config;
     }
 
     /// <summary>

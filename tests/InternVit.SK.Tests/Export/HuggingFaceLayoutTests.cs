@@ -97,6 +97,37 @@ public sealed class HuggingFaceLayoutTests(ITestOutputHelper output)
         Assert.True(InternVLConfig.Load(source).LlmConfig.TieWordEmbeddings);
     }
 
+    /// <summary>
+    /// transformers saves a config as a diff against the class defaults, and newer versions write rope_parameters: the
+    /// text model's fields left out take Qwen2Config's / Qwen3Config's defaults (Qwen3's head_dim 128, not hidden / heads).
+    /// </summary>
+    [Fact]
+    public void Text_config_fields_left_out_take_the_transformers_class_defaults()
+    {
+        using var dir = new TempDir();
+        string source = CopyCheckpoint(dir, editConfig: c =>
+        {
+            var text = c["text_config"]!.AsObject();
+            text.Remove("max_position_embeddings");
+            text.Remove("rope_theta");
+            text["rope_parameters"] = new JsonObject { ["rope_theta"] = 1000000.0, ["rope_type"] = "default" };
+        });
+        var config = InternVLConfig.Load(source).LlmConfig;
+        Assert.Equal((32768, 1000000.0, 151674, 16), (config.MaxPositionEmbeddings, config.RopeTheta, config.VocabSize, config.HeadDim));
+
+        var qwen3 = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "config.json")))!.AsObject();
+        qwen3["text_config"]!["model_type"] = "qwen3";
+        qwen3["text_config"]!["architectures"] = new JsonArray("Qwen3ForCausalLM");
+        qwen3["text_config"]!.AsObject().Remove("vocab_size");
+        File.WriteAllText(Path.Combine(source, "config.json"), qwen3.ToJsonString());
+        config = InternVLConfig.Load(source).LlmConfig;
+        Assert.Equal((128, 151936), (config.HeadDim, config.VocabSize));
+
+        qwen3["text_config"]!["rope_parameters"]!["rope_type"] = "yarn";
+        File.WriteAllText(Path.Combine(source, "config.json"), qwen3.ToJsonString());
+        Assert.Contains("rope_parameters.rope_type 'yarn'", Assert.Throws<CheckpointException>(() => InternVLConfig.Load(source)).Problem);
+    }
+
     [Fact]
     public void ExpectedTensors_lists_the_checkpoints_own_keys_with_q_k_v_apart()
     {
