@@ -15,13 +15,18 @@ internal static class HuggingFaceConfig
 
     public const string PreprocessorConfigFile = "preprocessor_config.json";
 
+    /// <summary>transformers' InternVLConfig default for <c>image_token_id</c> (InternVL2.5/3's <c>&lt;IMG_CONTEXT&gt;</c>), which a saved config leaves out.</summary>
+    private const int DefaultImageTokenId = 151667;
+
     public static InternVLConfig Read(JsonElement root, string file)
     {
         var text = Object(root, "text_config", file);
         var vision = Object(root, "vision_config", file);
 
         // text_config has llm_config's field names. transformers writes configs as a diff against the class defaults, so
-        // tie_word_embeddings is absent when false; the top-level default (true) does not apply to the text model.
+        // tie_word_embeddings is absent when false; the top-level default (true) does not apply to the text model. The
+        // other fields left out take the class defaults too: transformers' InternVLVisionConfig's for the vision
+        // encoder (InternViT-300M's shape), InternVLConfig's for the top level.
         var llm = TextConfigWithDefaults(text, file).Deserialize<LlmConfig>()!;
         if (llm.Architectures.Length == 0 && llm.ModelType is { } modelType)
             llm = llm with { Architectures = [modelType switch { "qwen2" => "Qwen2ForCausalLM", "qwen3" => "Qwen3ForCausalLM", _ => modelType }] };
@@ -35,10 +40,10 @@ internal static class HuggingFaceConfig
         {
             Architectures = Strings(vision, "architectures", file),
             ModelType = String(vision, "model_type", null, file),
-            HiddenSize = Int(vision, "hidden_size", 0, file),
-            NumHiddenLayers = Int(vision, "num_hidden_layers", 0, file),
-            NumAttentionHeads = Int(vision, "num_attention_heads", 0, file),
-            IntermediateSize = Int(vision, "intermediate_size", 0, file),
+            HiddenSize = Int(vision, "hidden_size", 1024, file),
+            NumHiddenLayers = Int(vision, "num_hidden_layers", 24, file),
+            NumAttentionHeads = Int(vision, "num_attention_heads", 16, file),
+            IntermediateSize = Int(vision, "intermediate_size", 4096, file),
             NormType = String(vision, "norm_type", "layer_norm", file)!,
             QkNormalization = Bool(vision, "use_qk_norm", false, file),
             QkvBias = Bool(vision, "attention_bias", false, file),
@@ -65,7 +70,7 @@ internal static class HuggingFaceConfig
             UseThumbnail = true,
             MinDynamicPatch = minTiles,
             MaxDynamicPatch = maxTiles,
-            ImageTokenId = root.TryGetProperty("image_token_id", out _) ? Int(root, "image_token_id", 0, file) : null,
+            ImageTokenId = Int(root, "image_token_id", DefaultImageTokenId, file),
             ProjectorHiddenAct = String(root, "projector_hidden_act", "gelu", file)!,
             VisionFeatureSelectStrategy = String(root, "vision_feature_select_strategy", "default", file)!,
         };
@@ -90,7 +95,9 @@ internal static class HuggingFaceConfig
     private static JsonObject TextConfigWithDefaults(JsonElement text, string file)
     {
         var config = JsonObject.Create(text)!.DeepClone().AsObject();
-        string? modelType = String(text, "model_type", null, file);
+        // InternVLConfig takes a text_config without model_type as qwen2.
+        string modelType = String(text, "model_type", "qwen2", file)!;
+        config["model_type"] = modelType;
         if (modelType is "qwen2" or "qwen3")
         {
             foreach (var (key, value) in QwenDefaults)

@@ -123,6 +123,15 @@ public sealed class HuggingFaceLayoutTests(ITestOutputHelper output)
         config = InternVLConfig.Load(source).LlmConfig;
         Assert.Equal((128, 151936), (config.HeadDim, config.VocabSize));
 
+        // The vision encoder's and the top level's class defaults: InternViT-300M's shape, image_token_id 151667, text model qwen2.
+        var bare = JsonNode.Parse("""{"architectures":["InternVLForConditionalGeneration"],"vision_config":{},"text_config":{}}""")!.AsObject();
+        File.WriteAllText(dir.File("bare.json"), bare.ToJsonString());
+        var defaults = InternVLConfig.Load(dir.File("bare.json"));
+        var v = defaults.VisionConfig;
+        Assert.Equal((1024, 24, 16, 4096, "layer_norm", false, false, 448, 14), (v.HiddenSize, v.NumHiddenLayers, v.NumAttentionHeads, v.IntermediateSize, v.NormType, v.QkvBias, v.QkNormalization, v.ImageSize, v.PatchSize));
+        Assert.Equal((151667, -1, 0.5), (defaults.ImageTokenId, defaults.SelectLayer, defaults.DownsampleRatio));
+        Assert.Equal(("qwen2", "Qwen2ForCausalLM", 151936, 4096, 32), (defaults.LlmConfig.ModelType, defaults.LlmConfig.Architectures[0], defaults.LlmConfig.VocabSize, defaults.LlmConfig.HiddenSize, defaults.LlmConfig.NumHiddenLayers));
+
         qwen3["text_config"]!["rope_parameters"]!["rope_type"] = "yarn";
         File.WriteAllText(Path.Combine(source, "config.json"), qwen3.ToJsonString());
         Assert.Contains("rope_parameters.rope_type 'yarn'", Assert.Throws<CheckpointException>(() => InternVLConfig.Load(source)).Problem);
