@@ -7,7 +7,7 @@ using InternVit.SK.Export;
 namespace InternVit.SK.Cli;
 
 /// <summary>
-/// <c>internvl bench [--shape internvl2_5-1b|tiny] [--precision P] [--tiles N] [--prompt-tokens N] [--gen-tokens N]
+/// <c>internvl bench [--shape internvl2_5-1b|internvl3-2b|internvl3_5-1b|internvl3_5-2b|tiny|tiny-qwen3] [--precision P] [--tiles N] [--prompt-tokens N] [--gen-tokens N]
 /// [--runs N] [--threads N] [--cache-dir D] [--json]</c>: the whole pipeline on a random-weight checkpoint at real shapes
 /// (see <see cref="ModelBench"/>), medians over runs after a warm-up.
 /// </summary>

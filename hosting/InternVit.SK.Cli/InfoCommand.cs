@@ -37,6 +37,7 @@ internal static class InfoCommand
         {
             ["path"] = s.Directory,
             ["architecture"] = c.Architectures.FirstOrDefault(),
+            ["family"] = Family(l),
             ["layout"] = LayoutName(c.Layout),
             ["template"] = c.Template,
             ["vision"] = new JsonObject
@@ -107,6 +108,7 @@ internal static class InfoCommand
         string YesNo(bool b) => b ? "yes" : "no";
         o.WriteLine($"InternVL checkpoint  {s.Directory}");
         o.WriteLine($"  architecture       {c.Architectures.FirstOrDefault()}, template {c.Template ?? "(none)"}");
+        o.WriteLine($"  family             {Family(l)}");
         o.WriteLine($"  layout             {LayoutDescription(c.Layout)}");
         o.WriteLine($"  vision             {v.Architectures.FirstOrDefault() ?? "InternViT"} ({v.ModelType}): {v.NumHiddenLayers} layers, width {v.HiddenSize}, " +
                     $"{v.NumAttentionHeads} heads (dim {v.HeadDim}), MLP {v.IntermediateSize}, norm {v.NormType}, qk-norm {YesNo(v.QkNormalization)}, " +
@@ -134,6 +136,14 @@ internal static class InfoCommand
     private static string LayoutDescription(CheckpointLayout layout) => layout == CheckpointLayout.HuggingFace
         ? "Hugging Face-native (InternVLForConditionalGeneration: text_config, vision_tower.*, multi_modal_projector.*)"
         : "original OpenGVLab (InternVLChatModel: llm_config, vision_model.*, mlp1.*)";
+
+    /// <summary>The InternVL generation, told by its LLM: Qwen2/Qwen2.5 in InternVL2.5 and 3, Qwen3 in InternVL3.5.</summary>
+    internal static string Family(LlmConfig l) => l.Architectures.FirstOrDefault() switch
+    {
+        "Qwen2ForCausalLM" => "InternVL2.5 / InternVL3 (Qwen2 LLM)",
+        "Qwen3ForCausalLM" => "InternVL3.5 (Qwen3 LLM)",
+        var other => $"unknown ({other ?? "no"} LLM)",
+    };
 
     internal static string FormatBytes(long bytes) => bytes switch
     {

@@ -158,7 +158,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         double ms = Time(() =>
         {
             SyntheticCheckpoint.Write(directory, SyntheticCheckpoint.Config(options.Shape), options.Seed);
-            SyntheticCheckpoint.WriteByteLevelTokenizer(directory);
+            SyntheticCheckpoint.WriteByteLevelTokenizer(directory, SyntheticCheckpoint.IsQwen3(options.Shape));
         });
         File.WriteAllText(done, "");
         log.WriteLine($"  written in {ms / 1000:0.0} s");

@@ -14,22 +14,68 @@ namespace InternVit.SK.Cli;
 /// </summary>
 internal static class SyntheticCheckpoint
 {
-    /// <summary>Shapes <see cref="Config"/> knows.</summary>
-    public static IReadOnlyList<string> Shapes { get; } = ["internvl2_5-1b", "tiny"];
+    /// <summary>An LLM shape: Qwen2 (InternVL2.5/3) or Qwen3 (InternVL3.5, explicit head_dim, q/k norms).</summary>
+    private sealed record LlmShape(bool Qwen3, int Width, int Layers, int Heads, int KvHeads, int Mlp, int Vocab, bool Tied, int? HeadDim = null);
 
     /// <summary>
-    /// The config.json of a shape: <c>internvl2_5-1b</c> is InternViT-300M (width 1024, 24 layers, 16 heads, MLP 4096),
-    /// the 4096→896 projector and Qwen2-0.5B (width 896, 24 layers, 14 heads, 2 KV heads, MLP 4864, vocab 151674);
-    /// <c>tiny</c> keeps the layout at width 64 and 2 layers.
+    /// The shapes <see cref="Config"/> knows, each InternViT-300M's encoder (width 1024, 24 layers, 16 heads, MLP 4096)
+    /// with the 4096→width projector, or its tiny stand-in, and an LLM (numbers from each LLM's config.json on Hugging Face):
+    /// <c>internvl2_5-1b</c> Qwen2-0.5B (width 896, 24 layers, 14 heads, 2 KV heads, MLP 4864, vocab 151674, untied);
+    /// <c>internvl3-2b</c> Qwen2.5-1.5B (1536, 28 layers, 12 / 2 heads, MLP 8960, vocab 151674; untied, as InternVL2.5/3's
+    /// config class forces and their checkpoints store lm_head); <c>internvl3_5-1b</c> Qwen3-0.6B (1024, 28 layers, 16 / 8
+    /// heads, head_dim 128, MLP 3072, vocab 151936, tied); <c>internvl3_5-2b</c> Qwen3-1.7B (2048, 28 layers, 16 / 8
+    /// heads, head_dim 128, MLP 6144, vocab 151936, tied); <c>tiny</c> and <c>tiny-qwen3</c> keep the layouts at width 64
+    /// and 2 layers (tiny-qwen3 with head_dim 32, as test checkpoint C).
     /// </summary>
+    private static readonly Dictionary<string, (bool TinyVision, LlmShape Llm)> ShapeTable = new(StringComparer.Ordinal)
+    {
+        ["internvl2_5-1b"] = (false, new(false, 896, 24, 14, 2, 4864, 151674, false)),
+        ["internvl3-2b"] = (false, new(false, 1536, 28, 12, 2, 8960, 151674, false)),
+        ["internvl3_5-1b"] = (false, new(true, 1024, 28, 16, 8, 3072, 151936, true, 128)),
+        ["internvl3_5-2b"] = (false, new(true, 2048, 28, 16, 8, 6144, 151936, true, 128)),
+        ["tiny"] = (true, new(false, 64, 2, 4, 2, 128, 151674, false)),
+        ["tiny-qwen3"] = (true, new(true, 64, 2, 4, 2, 128, 151936, true, 32)),
+    };
+
+    /// <summary>Shapes <see cref="Config"/> knows.</summary>
+    public static IReadOnlyList<string> Shapes { get; } = [.. ShapeTable.Keys];
+
+    /// <summary>Whether the shape's LLM is Qwen3, whose tokenizer has Qwen3's four extra added tokens before InternVL's.</summary>
+    public static bool IsQwen3(string shape) => Shape(shape).Llm.Qwen3;
+
+    private static (bool TinyVision, LlmShape Llm) Shape(string shape) =>
+        ShapeTable.TryGetValue(shape, out var found) ? found
+            : throw new ArgumentOutOfRangeException(nameof(shape), shape, $"unknown shape; choose one of: {string.Join(", ", Shapes)}");
+
+    /// <summary>The config.json of a shape (see <see cref="ShapeTable"/>).</summary>
     public static JsonObject Config(string shape)
     {
-        var (vWidth, vLayers, vHeads, vMlp, lWidth, lLayers, lHeads, lKv, lMlp) = shape switch
+        var (tinyVision, llm) = Shape(shape);
+        var (vWidth, vLayers, vHeads, vMlp) = tinyVision ? (64, 2, 4, 128) : (1024, 24, 16, 4096);
+        var llmConfig = new JsonObject
         {
-            "internvl2_5-1b" => (1024, 24, 16, 4096, 896, 24, 14, 2, 4864),
-            "tiny" => (64, 2, 4, 128, 64, 2, 4, 2, 128),
-            _ => throw new ArgumentOutOfRangeException(nameof(shape), shape, $"unknown shape; choose one of: {string.Join(", ", Shapes)}"),
+            ["architectures"] = new JsonArray(llm.Qwen3 ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM"),
+            ["model_type"] = llm.Qwen3 ? "qwen3" : "qwen2",
+            ["bos_token_id"] = 151643,
+            ["eos_token_id"] = 151645,
+            ["hidden_act"] = "silu",
+            ["hidden_size"] = llm.Width,
+            ["intermediate_size"] = llm.Mlp,
+            ["max_position_embeddings"] = llm.Qwen3 ? 40960 : 32768,
+            ["num_attention_heads"] = llm.Heads,
+            ["num_hidden_layers"] = llm.Layers,
+            ["num_key_value_heads"] = llm.KvHeads,
+            ["rms_norm_eps"] = 1e-6,
+            ["rope_scaling"] = null,
+            ["rope_theta"] = 1000000.0,
+            ["tie_word_embeddings"] = llm.Tied,
+            ["vocab_size"] = llm.Vocab,
         };
+        if (llm.Qwen3)
+        {
+            llmConfig["head_dim"] = llm.HeadDim;
+            llmConfig["attention_bias"] = false;
+        }
         return new JsonObject
         {
             ["architectures"] = new JsonArray("InternVLChatModel"),
@@ -60,25 +106,7 @@ internal static class SyntheticCheckpoint
                 ["qk_normalization"] = false,
                 ["qkv_bias"] = true,
             },
-            ["llm_config"] = new JsonObject
-            {
-                ["architectures"] = new JsonArray("Qwen2ForCausalLM"),
-                ["model_type"] = "qwen2",
-                ["bos_token_id"] = 151643,
-                ["eos_token_id"] = 151645,
-                ["hidden_act"] = "silu",
-                ["hidden_size"] = lWidth,
-                ["intermediate_size"] = lMlp,
-                ["max_position_embeddings"] = 32768,
-                ["num_attention_heads"] = lHeads,
-                ["num_hidden_layers"] = lLayers,
-                ["num_key_value_heads"] = lKv,
-                ["rms_norm_eps"] = 1e-6,
-                ["rope_scaling"] = null,
-                ["rope_theta"] = 1000000.0,
-                ["tie_word_embeddings"] = false,
-                ["vocab_size"] = 151674,
-            },
+            ["llm_config"] = llmConfig,
         };
     }
 
@@ -130,10 +158,12 @@ internal static class SyntheticCheckpoint
     }
 
     /// <summary>
-    /// A byte-level tokenizer for benchmark checkpoints: the 256 byte symbols, no merges, and Qwen2's and InternVL's
-    /// special tokens at their real ids (151643…151673), so the converter and the prompt builder work as with the real one.
+    /// A byte-level tokenizer for benchmark checkpoints: the 256 byte symbols, no merges, and the added tokens at their real
+    /// ids, so the converter and the prompt builder work as with the real one: Qwen2's then InternVL's (151643…151673), or,
+    /// with <paramref name="qwen3"/>, Qwen3's (up to <c>&lt;/think&gt;</c> 151668, the last four not special) then
+    /// InternVL's (151669…151677) as InternVL3.5 has them.
     /// </summary>
-    public static void WriteByteLevelTokenizer(string directory)
+    public static void WriteByteLevelTokenizer(string directory, bool qwen3 = false)
     {
         var vocab = new JsonObject();
         for (int b = 0; b < 256; b++) vocab[ByteSymbol(b)] = b;
@@ -144,8 +174,11 @@ internal static class SyntheticCheckpoint
             "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>",
             "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
             "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+            .. qwen3 ? (string[])["<tool_response>", "</tool_response>", "<think>", "</think>"] : [],
             "<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>",
         ];
+        // Qwen's added tokens from <tool_call> on are not special (skip_special_tokens keeps them); the rest are.
+        int firstNotSpecial = Array.IndexOf(specials, "<tool_call>"), firstInternVL = Array.IndexOf(specials, "<img>");
         var added = new JsonObject();
         var decoder = new JsonObject();
         for (int i = 0; i < specials.Length; i++)
@@ -154,7 +187,7 @@ internal static class SyntheticCheckpoint
             decoder[(151643 + i).ToString(System.Globalization.CultureInfo.InvariantCulture)] = new JsonObject
             {
                 ["content"] = specials[i], ["lstrip"] = false, ["normalized"] = false, ["rstrip"] = false, ["single_word"] = false,
-                ["special"] = true,
+                ["special"] = i < firstNotSpecial || i >= firstInternVL,
             };
         }
         File.WriteAllText(Path.Combine(directory, "added_tokens.json"), added.ToJsonString());

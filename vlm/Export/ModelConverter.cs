@@ -68,13 +68,13 @@ public static class ModelConverter
     /// LLM architectures of published InternVL checkpoints that the converter has no graphs for, with the models that
     /// use them, so that a refusal names what the user downloaded.
     /// </summary>
-    private static readonly Dictionary<string, string> UnsupportedLlmArchitectures = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, (string Family, string Models)> UnsupportedLlmArchitectures = new(StringComparer.Ordinal)
     {
-        ["InternLM2ForCausalLM"] = "InternLM2 (e.g. InternVL2-2B, -8B, -26B and InternVL2.5-2B, -8B, -26B)",
-        ["Phi3ForCausalLM"] = "Phi-3 (e.g. InternVL2-4B)",
-        ["LlamaForCausalLM"] = "Llama (e.g. InternVL2-40B, -76B)",
-        ["GptOssForCausalLM"] = "GPT-OSS (InternVL3.5-20B-A4B)",
-        ["Qwen3MoeForCausalLM"] = "Qwen3 MoE (InternVL3.5-30B-A3B, -241B-A28B)",
+        ["InternLM2ForCausalLM"] = ("InternLM2", "e.g. InternVL2-2B, -8B, -26B and InternVL2.5-2B, -8B, -26B"),
+        ["Phi3ForCausalLM"] = ("Phi-3", "e.g. InternVL2-4B"),
+        ["LlamaForCausalLM"] = ("Llama", "e.g. InternVL2-40B, -76B"),
+        ["GptOssForCausalLM"] = ("GPT-OSS", "InternVL3.5-20B-A4B"),
+        ["Qwen3MoeForCausalLM"] = ("Qwen3 MoE", "InternVL3.5-30B-A3B, -241B-A28B"),
     };
 
     private const string VisionFile = ModelFiles.VisionGraph;
@@ -297,9 +297,9 @@ public static class ModelConverter
         RefuseFlashVariant(configPath);
         string llm = config.LlmConfig.Architectures[0];
         string llmField = config.Layout == CheckpointLayout.HuggingFace ? "text_config" : "llm_config";
-        if (UnsupportedLlmArchitectures.TryGetValue(llm, out string? family))
+        if (UnsupportedLlmArchitectures.TryGetValue(llm, out var family))
             throw new CheckpointException(configPath,
-                $"{llmField}.architectures[0] is '{llm}': {family} language models are not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)} (InternVL2.5, InternVL3, InternVL3.5 dense sizes)");
+                $"{llmField}.architectures[0] is '{llm}': {family.Family} language models are not supported yet ({family.Models}); supported: {string.Join(", ", SupportedLlmArchitectures)} (InternVL2.5, InternVL3 and the dense InternVL3.5 sizes)");
         if (!SupportedLlmArchitectures.Contains(llm))
             throw new CheckpointException(configPath, $"{llmField}.architectures[0] '{llm}' is not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)}");
         return config;

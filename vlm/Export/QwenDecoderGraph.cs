@@ -9,8 +9,9 @@ namespace InternVit.SK.Export;
 /// Qwen3 (<c>Qwen3ForCausalLM</c>, InternVL3.5), following Hugging Face's <c>modeling_qwen2.py</c> and
 /// <c>modeling_qwen3.py</c>, which differ only in attention, as the config says: Qwen3 normalizes each query and key head
 /// (RMSNorm over head_dim) before RoPE, has q/k/v/o biases only with <c>attention_bias</c> (Qwen2: q/k/v always, o
-/// never), and states its <c>head_dim</c> (which need not be hidden_size / heads). Ports: <c>inputs_embeds</c>, <c>attention_mask</c>, <c>position_ids</c>, <c>past_key_values.{i}.key/value</c> and
-/// <c>logits_to_keep</c> → <c>logits</c> and <c>present.{i}.key/value</c>. Initializers keep the checkpoint keys
+/// never), and states its <c>head_dim</c> (which need not be hidden_size / heads). Ports: <c>inputs_embeds</c>,
+/// <c>attention_mask</c>, <c>position_ids</c>, <c>past_key_values.{i}.key/value</c> and <c>logits_to_keep</c> →
+/// <c>logits</c> and <c>present.{i}.key/value</c>. Initializers keep the checkpoint keys
 /// (<c>language_model.model.layers.{i}.self_attn.o_proj.weight</c>), except Linear layers computed as one product,
 /// named after it (<c>…self_attn.qkv_proj.weight</c>, <c>…mlp.gate_up_proj.weight</c>); float32 Linear weights are
 /// stored transposed.

@@ -73,7 +73,7 @@ public sealed partial class Qwen2Tokenizer : Tokenizer
     /// <exception cref="TokenizerException">No tokenizer files, malformed files, or a tokenizer kind that is not supported.</exception>
     public static Qwen2Tokenizer Load(string path) => TokenizerFiles.Load(path);
 
-    /// <summary>One more than the largest id (151674 for InternVL2.5/3).</summary>
+    /// <summary>One more than the largest id (151674 for InternVL2.5/3, 151678 for InternVL3.5; the LLM's vocab_size may be larger, padded).</summary>
     public int VocabularySize => _idToToken.Length;
 
     /// <summary>Where the tokenizer was loaded from (the tokenizer.json, or the folder of the slow files).</summary>

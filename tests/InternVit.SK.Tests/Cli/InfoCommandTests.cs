@@ -20,6 +20,7 @@ public class InfoCommandTests
         var json = JsonNode.Parse(output)!;
         Assert.Equal(architecture, (string?)json["architecture"]);
         Assert.Equal(layout, (string?)json["layout"]);
+        Assert.Equal("InternVL2.5 / InternVL3 (Qwen2 LLM)", (string?)json["family"]);
         Assert.Equal("internvl2_5", (string?)json["template"]);
         Assert.Equal(-1, (int)json["vision"]!["select_layer"]!);
         Assert.Equal(448, (int)json["vision"]!["image_size"]!);
@@ -61,6 +62,35 @@ public class InfoCommandTests
         Assert.Contains("layout             Hugging Face-native (InternVLForConditionalGeneration", output);
         Assert.Contains("2 layers, width 64, 4 heads (dim 16), MLP 128, norm layer_norm, qk-norm no", output);
         Assert.Contains("19,680,256", output);
+        Assert.Contains("family             InternVL2.5 / InternVL3 (Qwen2 LLM)", output);
+    }
+
+    /// <summary>Checkpoint C in the Hugging Face-native layout: both lines, family and layout.</summary>
+    [Fact]
+    public void Checkpoint_c_in_the_hugging_face_native_layout_is_named_by_family_and_layout()
+    {
+        var (code, output, error) = Run("info", TestPaths.TinyHfCheckpointC);
+        Assert.True(code == 0, error);
+        Assert.Contains("family             InternVL3.5 (Qwen3 LLM)", output);
+        Assert.Contains("layout             Hugging Face-native", output);
+        Assert.Contains("4 heads, 2 kv heads (dim 32), MLP 128, vocab 151936", output);
+    }
+
+    [Fact]
+    public void Checkpoint_c_is_named_internvl3_5_with_qwen3s_head_dim_and_tied_head()
+    {
+        var (code, output, error) = Run("info", TestPaths.TinyCheckpointC, "--json");
+        Assert.True(code == 0, error);
+        var json = JsonNode.Parse(output)!;
+        Assert.Equal("InternVL3.5 (Qwen3 LLM)", (string?)json["family"]);
+        Assert.Equal("Qwen3ForCausalLM", (string?)json["llm"]!["architecture"]);
+        Assert.Equal(32, (int)json["llm"]!["head_dim"]!);
+        Assert.Equal(151936, (int)json["llm"]!["vocab_size"]!);
+        Assert.True((bool)json["llm"]!["tie_word_embeddings"]!);
+        (code, output, error) = Run("info", TestPaths.TinyCheckpointC);
+        Assert.True(code == 0, error);
+        Assert.Contains("family             InternVL3.5 (Qwen3 LLM)", output);
+        Assert.Contains("4 heads, 2 kv heads (dim 32), MLP 128, vocab 151936", output);
     }
 
     [Fact]

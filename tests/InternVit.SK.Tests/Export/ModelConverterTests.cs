@@ -46,10 +46,12 @@ public sealed class ModelConverterTests
     }
 
     [Theory]
-    [InlineData("InternLM2ForCausalLM")]
-    [InlineData("LlamaForCausalLM")]
-    [InlineData("Phi3ForCausalLM")]
-    public void An_llm_family_not_built_yet_is_refused_by_field(string architecture)
+    [InlineData("InternLM2ForCausalLM", "InternLM2")]
+    [InlineData("LlamaForCausalLM", "Llama")]
+    [InlineData("Phi3ForCausalLM", "Phi-3")]
+    [InlineData("GptOssForCausalLM", "GPT-OSS")]
+    [InlineData("Qwen3MoeForCausalLM", "Qwen3 MoE")]
+    public void An_llm_family_not_built_yet_is_refused_by_field(string architecture, string family)
     {
         var config = SyntheticCheckpoint.BaseConfig();
         config["llm_config"]!["architectures"] = new JsonArray(architecture);
@@ -58,7 +60,84 @@ public sealed class ModelConverterTests
         var e = Assert.Throws<CheckpointException>(() => Convert(dir.File("hf"), dir.File("out")));
         Assert.Contains("llm_config.architectures[0]", e.Message);
         Assert.Contains(architecture, e.Message);
+        Assert.Contains(family + " language models are not supported", e.Message);
+        Assert.Contains("Qwen2ForCausalLM, Qwen3ForCausalLM", e.Message);
         Assert.False(Directory.Exists(dir.File("out")));
+    }
+
+    /// <summary>InternVL3.5-Flash's config names its visual resolution router (flash_mode, the router's thresholds).</summary>
+    [Theory]
+    [InlineData("flash_mode", true)]
+    [InlineData("flash_relative_threshold", 0.1)]
+    public void A_flash_variant_is_refused_by_name(string field, object value)
+    {
+        var config = SyntheticCheckpoint.Qwen3Config();
+        config[field] = JsonValue.Create(value);
+        using var dir = new TempDir();
+        File.WriteAllText(Path.Combine(Directory.CreateDirectory(dir.File("hf")).FullName, "config.json"), config.ToJsonString());
+        var e = Assert.Throws<CheckpointException>(() => Convert(dir.File("hf"), dir.File("out")));
+        Assert.Contains("InternVL3.5 Flash", e.Message);
+        Assert.Contains(field, e.Message);
+        Assert.Contains("visual resolution router", e.Message);
+        Assert.False(Directory.Exists(dir.File("out")));
+    }
+
+    [Fact]
+    public void A_qwen3_checkpoint_without_its_query_norm_is_refused_by_tensor()
+    {
+        const string name = "language_model.model.layers.0.self_attn.q_norm.weight";
+        AssertRefused(SyntheticCheckpoint.Qwen3Config(), t => t.Where(x => x.Name != name).ToList(), "missing tensor", name);
+    }
+
+    [Fact]
+    public void Qwen3s_explicit_head_dim_sets_the_projection_widths()
+    {
+        // hidden 16, 2 heads, head_dim 16 (not 16 / 2): q_proj is 32 wide, k/v 16 (1 KV head), o_proj reads 32.
+        using var dir = new TempDir();
+        File.WriteAllText(Path.Combine(Directory.CreateDirectory(dir.File("hf")).FullName, "config.json"), SyntheticCheckpoint.Qwen3Config().ToJsonString());
+        var shapes = ModelConverter.ExpectedTensors(dir.File("hf")).ToDictionary(t => t.Name, t => t.Shape);
+        string l = "language_model.model.layers.0.self_attn";
+        Assert.Equal([32, 16], shapes[$"{l}.q_proj.weight"]);
+        Assert.Equal([16, 16], shapes[$"{l}.k_proj.weight"]);
+        Assert.Equal([16, 32], shapes[$"{l}.o_proj.weight"]);
+        Assert.Equal([16], shapes[$"{l}.q_norm.weight"]);
+        Assert.Equal([16], shapes[$"{l}.k_norm.weight"]);
+        Assert.DoesNotContain($"{l}.q_proj.bias", shapes.Keys);
+        Assert.DoesNotContain($"{l}.o_proj.bias", shapes.Keys);
+    }
+
+    /// <summary>
+    /// Qwen3 with attention_bias true has q/k/v/o biases: with the biases zero it computes what the checkpoint without
+    /// them computes, and with random biases something else (so they are applied, not merely loaded).
+    /// </summary>
+    [Fact]
+    public void Qwen3s_attention_bias_adds_biases_to_q_k_v_and_o()
+    {
+        using var dir = new TempDir();
+        var values = new Dictionary<string, float[]>();
+        var biased = SyntheticCheckpoint.Qwen3Config();
+        biased["llm_config"]!["attention_bias"] = true;
+        SyntheticCheckpoint.Write(dir.File("random-bias"), biased, editValues: (name, v) => values[name] = v);
+        foreach (string part in (string[])["q_proj", "k_proj", "v_proj", "o_proj"])
+            Assert.Contains($"language_model.model.layers.0.self_attn.{part}.bias", values.Keys);
+        SyntheticCheckpoint.Write(dir.File("zero-bias"), biased, editValues: (name, v) => name.EndsWith("_proj.bias", StringComparison.Ordinal) && name.Contains("self_attn") ? new float[v.Length] : values[name]);
+        SyntheticCheckpoint.Write(dir.File("no-bias"), SyntheticCheckpoint.Qwen3Config(), editValues: (name, _) => values[name]);
+
+        float[] none = Logits(dir, "no-bias"), zero = Logits(dir, "zero-bias"), random = Logits(dir, "random-bias");
+        Assert.InRange(Goldens.MaxAbsDiff(none, zero), 0, 1e-5);
+        Assert.InRange(Goldens.MaxAbsDiff(none, random), 1e-3, double.PositiveInfinity);
+    }
+
+    /// <summary>The logits of a few tokens at every position, from checkpoint <paramref name="name"/> under <paramref name="dir"/> converted at fp32.</summary>
+    private static float[] Logits(TempDir dir, string name)
+    {
+        Convert(dir.File(name), dir.File(name + "-out"));
+        using var model = InternVLModel.Open(dir.File(name + "-out"));
+        int[] ids = [9707, 11, 1879, 0, 151645];
+        var rows = new float[ids.Length * model.Embeddings.HiddenSize];
+        model.Embeddings.Lookup(ids, rows);
+        using var cache = model.Language.CreateCache();
+        return model.Language.Forward(rows, cache, logitsToKeep: 0);
     }
 
     [Fact]
@@ -77,13 +156,15 @@ public sealed class ModelConverterTests
     }
 
     [Fact]
-    public void An_empty_hugging_face_native_config_is_refused_by_field()
+    public void A_hugging_face_native_config_without_weights_is_refused()
     {
+        // Fields a Hugging Face config leaves out take transformers' class defaults, so this bare one describes a model.
         using var dir = new TempDir();
         Directory.CreateDirectory(dir.File("hf"));
         File.WriteAllText(dir.File("hf/config.json"), """{"architectures":["InternVLForConditionalGeneration"],"text_config":{},"vision_config":{}}""");
         var e = Assert.Throws<CheckpointException>(() => Convert(dir.File("hf"), dir.File("out")));
-        Assert.Contains("vision_config needs positive hidden_size", e.Message);
+        Assert.Contains("no weights", e.Message);
+        Assert.False(Directory.Exists(dir.File("out")));
     }
 
     [Fact]
@@ -167,35 +248,31 @@ public sealed class ModelConverterTests
         Assert.Equal(1 + 2, manifest.Decoder.Outputs.Length);
     }
 
-    [Fact]
-    public void Tied_embeddings_use_the_embedding_table_as_lm_head()
+    [Theory]
+    [InlineData("qwen2")]
+    [InlineData("qwen3")]
+    public void Tied_embeddings_use_the_embedding_table_as_lm_head(string llm)
     {
         // Two checkpoints with the same weights: one ties lm_head to embed_tokens, the other stores a copy as lm_head.
         using var dir = new TempDir();
+        var values = new Dictionary<string, float[]>();
         float[]? embed = null;
-        float[] Remember(string name, float[] values)
+        float[] Remember(string name, float[] v)
         {
-            if (name == QwenDecoderGraph.EmbedTokensKey) embed = values;
-            return name == "language_model.lm_head.weight" ? embed! : values;
+            if (name == QwenDecoderGraph.EmbedTokensKey) embed = v;
+            values[name] = v;
+            return name == "language_model.lm_head.weight" ? embed! : v;
         }
-        var untied = SyntheticCheckpoint.BaseConfig();
+        JsonObject Config() => llm == "qwen3" ? SyntheticCheckpoint.Qwen3Config() : SyntheticCheckpoint.BaseConfig();
+        var untied = Config();
+        untied["llm_config"]!["tie_word_embeddings"] = false;
         SyntheticCheckpoint.Write(dir.File("untied"), untied, editValues: Remember);
-        var tied = SyntheticCheckpoint.BaseConfig();
+        var tied = Config();
         tied["llm_config"]!["tie_word_embeddings"] = true;
-        SyntheticCheckpoint.Write(dir.File("tied"), tied);
+        SyntheticCheckpoint.Write(dir.File("tied"), tied, editValues: (name, _) => values[name]);
         Assert.NotNull(embed);
 
-        float[] Logits(string name)
-        {
-            Convert(dir.File(name), dir.File(name + "-out"));
-            using var model = InternVLModel.Open(dir.File(name + "-out"));
-            int[] ids = [9707, 11, 1879, 0, 151645];
-            var rows = new float[ids.Length * model.Embeddings.HiddenSize];
-            model.Embeddings.Lookup(ids, rows);
-            using var cache = model.Language.CreateCache();
-            return model.Language.Forward(rows, cache, logitsToKeep: 0);
-        }
-        float[] a = Logits("untied"), b = Logits("tied");
+        float[] a = Logits(dir, "untied"), b = Logits(dir, "tied");
         Assert.Equal(0, Goldens.MaxAbsDiff(a, b));
         Assert.Contains(a, x => Math.Abs(x) > 1e-3);
     }

@@ -22,6 +22,21 @@ internal static class SyntheticCheckpoint
         return config;
     }
 
+    /// <summary>
+    /// <see cref="BaseConfig"/> with a Qwen3 LLM as InternVL3.5 has it: q/k norms, no attention biases, and an explicit
+    /// head_dim (16) that is not hidden_size / heads (16 / 2), so q_proj is 32 wide.
+    /// </summary>
+    public static JsonObject Qwen3Config()
+    {
+        var config = BaseConfig();
+        var l = config["llm_config"]!.AsObject();
+        l["architectures"] = new JsonArray("Qwen3ForCausalLM");
+        l["model_type"] = "qwen3";
+        l["head_dim"] = 16;
+        l["attention_bias"] = false;
+        return config;
+    }
+
     /// <summary>Writes the checkpoint and copies the tiny checkpoint's tokenizer files next to it.</summary>
     public static void Write(string directory, JsonObject config, Func<List<ExpectedTensor>, List<ExpectedTensor>>? editTensors = null,
         Func<string, float[], float[]>? editValues = null, int seed = 7)
