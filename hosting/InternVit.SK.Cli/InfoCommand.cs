@@ -11,7 +11,7 @@ internal static class InfoCommand
 {
     public static Command Create()
     {
-        var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "An original InternVL checkpoint folder (config.json + safetensors)." };
+        var model = new Argument<DirectoryInfo>("MODEL_DIR") { Description = "An InternVL checkpoint folder (config.json + safetensors), in the original or the Hugging Face-native layout." };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of text." };
         var command = new Command("info", "Show a checkpoint's architecture and parameter counts.") { model, json };
         command.SetAction(parse =>
@@ -38,6 +38,7 @@ internal static class InfoCommand
             ["path"] = s.Directory,
             ["architecture"] = c.Architectures.FirstOrDefault(),
             ["family"] = Family(l),
+            ["layout"] = LayoutName(c.Layout),
             ["template"] = c.Template,
             ["vision"] = new JsonObject
             {
@@ -108,6 +109,7 @@ internal static class InfoCommand
         o.WriteLine($"InternVL checkpoint  {s.Directory}");
         o.WriteLine($"  architecture       {c.Architectures.FirstOrDefault()}, template {c.Template ?? "(none)"}");
         o.WriteLine($"  family             {Family(l)}");
+        o.WriteLine($"  layout             {LayoutDescription(c.Layout)}");
         o.WriteLine($"  vision             {v.Architectures.FirstOrDefault() ?? "InternViT"} ({v.ModelType}): {v.NumHiddenLayers} layers, width {v.HiddenSize}, " +
                     $"{v.NumAttentionHeads} heads (dim {v.HeadDim}), MLP {v.IntermediateSize}, norm {v.NormType}, qk-norm {YesNo(v.QkNormalization)}, " +
                     $"tile {c.ImageSize}px / patch {v.PatchSize}, select_layer {c.SelectLayer}");
@@ -127,6 +129,13 @@ internal static class InfoCommand
         o.WriteLine($"    {"total",-16} {s.TotalParameters,15:N0}  ({FormatBytes(s.TotalBytes)} in {s.WeightFiles} file(s); " +
                     string.Join(", ", s.ParametersByDtype.Select(kv => $"{kv.Key} {kv.Value:N0}")) + ")");
     }
+
+    /// <summary>The layout as the JSON output names it (the manifest's source.layout uses the same words).</summary>
+    private static string LayoutName(CheckpointLayout layout) => layout == CheckpointLayout.HuggingFace ? "huggingface" : "original";
+
+    private static string LayoutDescription(CheckpointLayout layout) => layout == CheckpointLayout.HuggingFace
+        ? "Hugging Face-native (InternVLForConditionalGeneration: text_config, vision_tower.*, multi_modal_projector.*)"
+        : "original OpenGVLab (InternVLChatModel: llm_config, vision_model.*, mlp1.*)";
 
     /// <summary>The InternVL generation, told by its LLM: Qwen2/Qwen2.5 in InternVL2.5 and 3, Qwen3 in InternVL3.5.</summary>
     internal static string Family(LlmConfig l) => l.Architectures.FirstOrDefault() switch

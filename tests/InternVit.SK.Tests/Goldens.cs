@@ -7,8 +7,12 @@ internal static class Goldens
 {
     public static string ModelA(string file) => Model("a", file);
 
-    /// <summary>A golden of tiny checkpoint <paramref name="checkpoint"/> ("a" or "c"): goldens/model_a or goldens/model_c.</summary>
-    public static string Model(string checkpoint, string file) => Path.Combine(TestPaths.Fixtures, "goldens", "model_" + checkpoint, file);
+    /// <summary>
+    /// A golden of tiny checkpoint <paramref name="checkpoint"/>: goldens/model_a for "a" and "a-hf" (the same weights in
+    /// the Hugging Face-native layout), goldens/model_c for "c" and "c-hf".
+    /// </summary>
+    public static string Model(string checkpoint, string file) =>
+        Path.Combine(TestPaths.Fixtures, "goldens", "model_" + (checkpoint.EndsWith("-hf", StringComparison.Ordinal) ? checkpoint[..^"-hf".Length] : checkpoint), file);
 
     public static string Preprocess(string file) => Path.Combine(TestPaths.Fixtures, "goldens", "preprocess", file);
 

@@ -37,12 +37,56 @@ internal static class TestPaths
     /// <summary>Checkpoint C (InternVL3.5 layout, Qwen3 LLM with head_dim 32, tied embeddings, vocab 151936), assembled in a temp folder.</summary>
     public static string TinyCheckpointC => TinyCheckpointCFolder.Value;
 
-    /// <summary>The checkpoint folder of tiny checkpoint <paramref name="name"/> ("a" or "c").</summary>
+    /// <summary>tests/fixtures/internvl-tiny-a-hf: checkpoint A in the Hugging Face-native layout, its two large files gzipped.</summary>
+    public static string TinyHfCheckpointSource => Path.Combine(Fixtures, "internvl-tiny-a-hf");
+
+    private static readonly Lazy<string> TinyHf = new(() =>
+    {
+        // Decompressed once per test run into a folder of its own: model.safetensors and tokenizer.json, the small files beside them.
+        string folder = Path.Combine(Path.GetTempPath(), "internvl-tests-tiny-a-hf-" + Environment.ProcessId);
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(TinyHfCheckpointSource))
+        {
+            string name = Path.GetFileName(file);
+            if (name.EndsWith(".gz", StringComparison.Ordinal)) Gunzip(file, Path.Combine(folder, name[..^".gz".Length]));
+            else File.Copy(file, Path.Combine(folder, name), overwrite: true);
+        }
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return folder;
+    });
+
+    /// <summary>The decompressed Hugging Face-native checkpoint A (a folder shared by the test run; copy it before changing anything).</summary>
+    public static string TinyHfCheckpoint => TinyHf.Value;
+
+    private static readonly Lazy<string> TinyHfCFolder = new(() =>
+    {
+        // Checkpoint C rewritten into the Hugging Face-native layout by transformers' published mapping, once per test run.
+        string folder = Path.Combine(Path.GetTempPath(), "internvl-tests-tiny-c-hf-" + Environment.ProcessId);
+        Export.HuggingFaceLayoutWriter.Write(TinyCheckpointC, folder);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return folder;
+    });
+
+    /// <summary>Checkpoint C in the Hugging Face-native layout, written by the tests (<see cref="Export.HuggingFaceLayoutWriter"/>).</summary>
+    public static string TinyHfCheckpointC => TinyHfCFolder.Value;
+
+    /// <summary>
+    /// The checkpoint folder of tiny checkpoint <paramref name="name"/>: "a" or "c" (original layout), "a-hf" or "c-hf"
+    /// (the same weights in the Hugging Face-native layout; their goldens are a's and c's).
+    /// </summary>
     public static string Checkpoint(string name) => name switch
     {
         "a" => TinyCheckpoint,
         "c" => TinyCheckpointC,
-        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "tiny checkpoints are a and c"),
+        "a-hf" => TinyHfCheckpoint,
+        "c-hf" => TinyHfCheckpointC,
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "tiny checkpoints are a, c, a-hf and c-hf"),
     };
 
     /// <summary>Decompresses the gzip file <paramref name="source"/> to <paramref name="destination"/>.</summary>

@@ -8,8 +8,10 @@ public sealed record ComponentSize(long Parameters, long Bytes, int Tensors);
 
 /// <summary>
 /// What an InternVL checkpoint folder holds: its config and the size of each component, counted from the
-/// safetensors headers (no weights are read). Components are the key prefixes of the original format:
-/// <c>vision_model.</c> (InternViT), <c>mlp1.</c> (projector), <c>language_model.</c> (LLM).
+/// safetensors headers (no weights are read). Components are the key prefixes of the checkpoint's layout (see
+/// <see cref="InternVLConfig.Layout"/>): <c>vision_model.</c> / <c>vision_tower.</c> (InternViT), <c>mlp1.</c> /
+/// <c>multi_modal_projector.</c> (projector), <c>language_model.</c> / <c>lm_head.</c> (LLM), the Hugging Face-native
+/// ones also <c>model.</c>-prefixed.
 /// </summary>
 public sealed record CheckpointSummary(
     string Directory,
@@ -38,9 +40,10 @@ public sealed record CheckpointSummary(
         var byDtype = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (var t in weights.Tensors)
         {
-            int component = t.Name.StartsWith("vision_model.", StringComparison.Ordinal) ? 0
-                : t.Name.StartsWith("mlp1.", StringComparison.Ordinal) ? 1
-                : t.Name.StartsWith("language_model.", StringComparison.Ordinal) ? 2
+            string name = t.Name.StartsWith("model.", StringComparison.Ordinal) ? t.Name["model.".Length..] : t.Name;
+            int component = name.StartsWith("vision_model.", StringComparison.Ordinal) || name.StartsWith("vision_tower.", StringComparison.Ordinal) ? 0
+                : name.StartsWith("mlp1.", StringComparison.Ordinal) || name.StartsWith("multi_modal_projector.", StringComparison.Ordinal) ? 1
+                : name.StartsWith("language_model.", StringComparison.Ordinal) || t.Name == "lm_head.weight" ? 2
                 : 3;
             sizes[component].Parameters += t.ElementCount;
             sizes[component].Bytes += t.ByteLength;

@@ -4,8 +4,9 @@ using System.Text.Json.Serialization;
 namespace InternVit.SK.Checkpoints;
 
 /// <summary>
-/// <c>config.json</c> of an original InternVL checkpoint (<c>InternVLChatModel</c>, as OpenGVLab publishes
-/// InternVL2/2.5/3). Property names are the file's own.
+/// <c>config.json</c> of an InternVL checkpoint. Property names are those of the original layout
+/// (<c>InternVLChatModel</c>, as OpenGVLab publishes InternVL2/2.5/3/3.5); a Hugging Face-native config
+/// (<c>InternVLForConditionalGeneration</c>, the "-hf" repositories) is read into the same fields, see <see cref="Layout"/>.
 /// </summary>
 public sealed record InternVLConfig
 {
@@ -48,6 +49,18 @@ public sealed record InternVLConfig
     /// <summary>Whether images are padded to a square (old checkpoints).</summary>
     [JsonPropertyName("pad2square")] public bool Pad2Square { get; init; }
 
+    /// <summary>Which layout the folder is in: the original one, or the Hugging Face-native one read into these same fields.</summary>
+    [JsonIgnore] public CheckpointLayout Layout { get; init; } = CheckpointLayout.Original;
+
+    /// <summary>Hugging Face-native layout: <c>image_token_id</c>, which must be the tokenizer's <c>&lt;IMG_CONTEXT&gt;</c>.</summary>
+    [JsonIgnore] internal int? ImageTokenId { get; init; }
+
+    /// <summary>Hugging Face-native layout: <c>projector_hidden_act</c> (the original projector is always exact GELU).</summary>
+    [JsonIgnore] internal string ProjectorHiddenAct { get; init; } = "gelu";
+
+    /// <summary>Hugging Face-native layout: <c>vision_feature_select_strategy</c> (<c>default</c> drops the CLS token, as the original does).</summary>
+    [JsonIgnore] internal string VisionFeatureSelectStrategy { get; init; } = "default";
+
     /// <summary>The tile size the model sees: <see cref="ForceImageSize"/> or the encoder's image size.</summary>
     [JsonIgnore] public int ImageSize => ForceImageSize ?? VisionConfig.ImageSize;
 
@@ -79,17 +92,15 @@ public sealed record InternVLConfig
         {
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new CheckpointException(file, "not a JSON object");
-            string hint = root.TryGetProperty("text_config", out _)
-                ? " (this looks like the Hugging Face-native InternVL format with text_config; use the original OpenGVLab checkpoint)"
-                : "";
             if (!root.TryGetProperty("vision_config", out _))
-                throw new CheckpointException(file, "config has no vision_config, so it is not an InternVL checkpoint" + hint);
-            if (!root.TryGetProperty("llm_config", out _))
-                throw new CheckpointException(file, "config has no llm_config, so it is not an InternVL chat checkpoint" + hint);
+                throw new CheckpointException(file, "config has no vision_config, so it is not an InternVL checkpoint");
+            bool huggingFace = root.TryGetProperty("text_config", out _);
+            if (!huggingFace && !root.TryGetProperty("llm_config", out _))
+                throw new CheckpointException(file, "config has no llm_config (original layout) nor text_config (Hugging Face-native layout), so it is not an InternVL chat checkpoint");
             InternVLConfig config;
             try
             {
-                config = root.Deserialize<InternVLConfig>()!;
+                config = huggingFace ? HuggingFaceConfig.Read(root, file) : root.Deserialize<InternVLConfig>()!;
             }
             catch (JsonException e)
             {

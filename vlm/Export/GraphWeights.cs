@@ -3,21 +3,23 @@ using InternVit.SK.Onnx;
 
 namespace InternVit.SK.Export;
 
-/// <summary>A tensor the converter reads from an original checkpoint, with the shape its config implies (see <see cref="ModelConverter.ExpectedTensors"/>).</summary>
-/// <param name="Name">The checkpoint key, e.g. <c>vision_model.encoder.layers.0.attn.qkv.weight</c>.</param>
+/// <summary>A tensor the converter reads from a checkpoint, with the shape its config implies (see <see cref="ModelConverter.ExpectedTensors"/>).</summary>
+/// <param name="Name">The checkpoint key, e.g. <c>vision_model.encoder.layers.0.attn.qkv.weight</c> (original layout) or
+/// <c>vision_tower.encoder.layer.0.attention.q_proj.weight</c> (Hugging Face-native layout).</param>
 /// <param name="Shape">Dimensions, outermost first.</param>
 public readonly record struct ExpectedTensor(string Name, long[] Shape);
 
 /// <summary>
-/// Moves checkpoint tensors into a graph as float32 initializers that keep their checkpoint key as name. It reads each
+/// Moves checkpoint tensors into a graph as float32 initializers that keep their original-layout key as name (a
+/// Hugging Face-native checkpoint is read through <see cref="CheckpointReader"/>'s mapping). It reads each
 /// tensor when the graph asks for it, so only one tensor is in memory at a time, and it records what was used, so the
 /// converter can prove that the builder consumed exactly the tensors it declared.
 /// </summary>
-/// <param name="checkpoint">Where tensors come from.</param>
+/// <param name="checkpoint">Where tensors come from, under the original layout's names.</param>
 /// <param name="graph">Where initializers and Linear nodes go.</param>
 /// <param name="linearFormat">How Linear layers store their weights and which kernel runs them.</param>
 /// <param name="lmHeadFormat">Another format for the Linear named <c>lm_head</c>, or null for <paramref name="linearFormat"/>.</param>
-internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBuilder graph, LinearFormat linearFormat = LinearFormat.Float32,
+internal sealed class GraphWeights(CheckpointReader checkpoint, OnnxGraphBuilder graph, LinearFormat linearFormat = LinearFormat.Float32,
     LinearFormat? lmHeadFormat = null)
 {
     /// <summary>The name the decoder gives its output projection (which the lm_head format applies to).</summary>
@@ -38,7 +40,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     public IReadOnlySet<string> Used => _used;
 
     /// <summary>The tensor as stored (widened to float32), e.g. a bias or a norm weight.</summary>
-    public string Tensor(string key) => Tensor(key, checkpoint.GetInfo(key).Shape);
+    public string Tensor(string key) => Tensor(key, checkpoint.Shape(key));
 
     /// <summary>The tensor with another shape of the same size (e.g. [C] stored as [1, 1, C]).</summary>
     public string Tensor(string key, params long[] shape)
@@ -155,7 +157,7 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     /// <summary>A Linear weight's [out, in].</summary>
     private (int Out, int In) LinearShape(string key)
     {
-        long[] shape = checkpoint.GetInfo(key).Shape;
+        long[] shape = checkpoint.Shape(key);
         if (shape.Length != 2) throw new InvalidOperationException($"'{key}' has shape [{string.Join(",", shape)}], not [out, in]");
         return (checked((int)shape[0]), checked((int)shape[1]));
     }
@@ -168,11 +170,24 @@ internal sealed class GraphWeights(SafetensorsCheckpoint checkpoint, OnnxGraphBu
     }
 
     /// <summary>
-    /// Checks <paramref name="expected"/> against the checkpoint before anything is written: every tensor present, with
-    /// its shape, in a float dtype, and nothing else in the checkpoint. All problems are reported together.
+    /// Checks <paramref name="expected"/> (in the builders' names) against the checkpoint before anything is written:
+    /// every stored tensor behind each present (for a Hugging Face-native checkpoint, each q/k/v part of a fused qkv),
+    /// with its shape, in a float dtype, and nothing else in the checkpoint. Problems name the checkpoint's own keys
+    /// and are reported together.
     /// </summary>
     /// <exception cref="CheckpointException">Missing, misshapen, non-float or unexpected tensors, each named.</exception>
-    public static void Validate(SafetensorsCheckpoint checkpoint, IReadOnlyList<ExpectedTensor> expected)
+    public static void Validate(CheckpointReader checkpoint, IReadOnlyList<ExpectedTensor> expected) =>
+        Validate(checkpoint.Weights, StoredTensors(checkpoint, expected));
+
+    /// <summary><paramref name="expected"/> in the checkpoint's own names and shapes (see <see cref="CheckpointReader.SourceTensors"/>).</summary>
+    public static ExpectedTensor[] StoredTensors(CheckpointReader checkpoint, IReadOnlyList<ExpectedTensor> expected)
+    {
+        var stored = new List<ExpectedTensor>(expected.Count + 8);
+        foreach (var tensor in expected) stored.AddRange(checkpoint.SourceTensors(tensor));
+        return [.. stored];
+    }
+
+    private static void Validate(SafetensorsCheckpoint checkpoint, IReadOnlyList<ExpectedTensor> expected)
     {
         var problems = new List<string>();
         var expectedNames = new HashSet<string>(StringComparer.Ordinal);

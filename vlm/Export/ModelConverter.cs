@@ -44,8 +44,10 @@ public sealed record ConversionProgress(int Step, int Steps, string Stage, strin
 public sealed record ConversionResult(string OutputDirectory, bool Converted, string Message, ModelManifest Manifest);
 
 /// <summary>
-/// Converts an original InternVL checkpoint (OpenGVLab's <c>InternVLChatModel</c> layout: config.json, safetensors,
-/// tokenizer files) into a model folder: <c>vision.onnx</c>, <c>decoder.onnx</c>, <c>embeddings.safetensors</c>, the
+/// Converts an InternVL checkpoint (config.json, safetensors, tokenizer files) into a model folder, in either layout
+/// (see <see cref="CheckpointLayout"/>): OpenGVLab's original <c>InternVLChatModel</c> one, or the Hugging Face-native
+/// <c>InternVLForConditionalGeneration</c> one of the "-hf" repositories, whose config and weight names are read into
+/// the original ones (the same graphs come out of both). The model folder holds <c>vision.onnx</c>, <c>decoder.onnx</c>, <c>embeddings.safetensors</c>, the
 /// tokenizer files and <c>manifest.json</c>. Everything is checked before anything is written, the folder is assembled
 /// beside the destination and moved into place at the end, so a failed or cancelled conversion leaves nothing that
 /// would load.
@@ -83,7 +85,8 @@ public static class ModelConverter
 
     /// <summary>Tokenizer and generation files copied into the model folder when the checkpoint has them.</summary>
     internal static readonly string[] TokenizerFiles =
-        ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "generation_config.json"];
+        ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "generation_config.json",
+         "chat_template.jinja", HuggingFaceConfig.PreprocessorConfigFile, "processor_config.json"];
 
     private const int Steps = 6;
 
@@ -96,18 +99,29 @@ public static class ModelConverter
         Task.Run(() => Convert(checkpointDirectory, outputDirectory, options ?? new ConversionOptions(), progress, cancellationToken), cancellationToken);
 
     /// <summary>
-    /// The tensors an original checkpoint in <paramref name="checkpointDirectory"/> must hold for <see cref="ConvertAsync"/>,
-    /// with the shapes its <c>config.json</c> implies: the vision encoder's and the projector's (<c>vision_model.*</c>,
-    /// <c>mlp1.*</c>), then the language model's (<c>language_model.*</c>). A conversion refuses a checkpoint that lacks
-    /// one of them, holds one with another shape or in a dtype other than F32, F16 or BF16, or holds a tensor not in the
-    /// list; with this list a tool can check a checkpoint, or write one, without converting it.
+    /// The tensors the checkpoint in <paramref name="checkpointDirectory"/> must hold for <see cref="ConvertAsync"/>, in its
+    /// own layout's key names, with the shapes its <c>config.json</c> implies: the vision encoder's and the projector's
+    /// (original layout: <c>vision_model.*</c>, <c>mlp1.*</c>; Hugging Face-native: <c>vision_tower.*</c> with q/k/v
+    /// apart, <c>multi_modal_projector.*</c>), then the language model's (<c>language_model.*</c>). For the
+    /// Hugging Face-native layout the names are spelled as the folder's weights spell them (stored, or
+    /// <c>model.</c>-prefixed), as stored when it has none yet. A conversion refuses a checkpoint that lacks one of them,
+    /// holds one with another shape or in a dtype other than F32, F16 or BF16, or holds a tensor not in the list; with
+    /// this list a tool can check a checkpoint, or write one, without converting it.
     /// </summary>
     /// <exception cref="CheckpointException">config.json is missing or unreadable, or names an architecture the converter
     /// has no graphs for (the conversion checks the config's other fields).</exception>
     public static IReadOnlyList<ExpectedTensor> ExpectedTensors(string checkpointDirectory)
     {
-        var config = LoadBuiltArchitecture(Path.GetFullPath(checkpointDirectory));
-        return [.. new InternVitGraph(config).ExpectedWeights(), .. new QwenDecoderGraph(config.LlmConfig).ExpectedWeights()];
+        string source = Path.GetFullPath(checkpointDirectory);
+        var config = LoadBuiltArchitecture(source);
+        ExpectedTensor[] graphTensors = [.. new InternVitGraph(config).ExpectedWeights(), .. new QwenDecoderGraph(config.LlmConfig).ExpectedWeights()];
+        if (config.Layout == CheckpointLayout.Original) return graphTensors;
+        if (File.Exists(Path.Combine(source, SafetensorsCheckpoint.SingleFileName)) || File.Exists(Path.Combine(source, SafetensorsCheckpoint.IndexFileName)))
+        {
+            using var reader = CheckpointReader.Open(source, config.Layout);
+            return GraphWeights.StoredTensors(reader, graphTensors);
+        }
+        return graphTensors.SelectMany(t => CheckpointReader.StoredTensors(t, config.Layout)).ToArray();
     }
 
     internal static ConversionResult Convert(string checkpointDirectory, string outputDirectory, ConversionOptions options,
@@ -143,8 +157,7 @@ public static class ModelConverter
         // 2. Everything about the source is checked before a byte is written.
         Report(progress, 1, "checking the checkpoint", "");
         var config = LoadSupportedConfig(source);
-        using var checkpoint = SafetensorsCheckpoint.Open(source);
-        RefuseHuggingFaceNativeLayout(checkpoint);
+        using var checkpoint = CheckpointReader.Open(source, config.Layout);
         var vision = new InternVitGraph(config);
         var decoder = new QwenDecoderGraph(config.LlmConfig);
         var expected = vision.ExpectedWeights().Concat(decoder.ExpectedWeights()).ToArray();
@@ -159,13 +172,13 @@ public static class ModelConverter
                 $"template '{config.Template}' is not supported; supported: {string.Join(", ", ConversationTemplate.All.Select(t => t.Name))}");
         if (ConversationTemplate.Get(config.Template!).StopToken is var stop && tokenizer.TokenToId(stop) is null)
             throw new CheckpointException(source, $"the tokenizer has no token '{stop}', the stop token of template '{config.Template}'");
-        var embedding = checkpoint.GetInfo(QwenDecoderGraph.EmbedTokensKey);
+        var embedding = checkpoint.StoredTensor(QwenDecoderGraph.EmbedTokensKey);
         if (embedding.ByteLength > int.MaxValue)
             throw new CheckpointException(source, $"'{QwenDecoderGraph.EmbedTokensKey}' is {embedding.ByteLength:N0} bytes; tables over 2 GiB are not supported yet");
         cancellationToken.ThrowIfCancellationRequested();
 
         Report(progress, 2, "hashing the source files", "");
-        var sourceInfo = DescribeSource(source, config, checkpoint, cancellationToken);
+        var sourceInfo = DescribeSource(source, config, checkpoint.Weights, cancellationToken);
 
         // 3. Assemble the folder beside the destination, then move it into place.
         string parent = Path.GetDirectoryName(output) ?? ".";
@@ -193,10 +206,12 @@ public static class ModelConverter
                 BuildGraph(4, "decoder prefill graph", PrefillFile, decoder.GraphName + "_prefill", LinearFormat.DynamicInt8, decoder.Build, lmHeadFormat: LinearFormat.Blocked4);
 
             Report(progress, 5, "embeddings and tokenizer", "");
-            var embedInfo = checkpoint.GetInfo(QwenDecoderGraph.EmbedTokensKey);
-            var embedFile = checkpoint.FileOf(QwenDecoderGraph.EmbedTokensKey);
+            // The table keeps the original layout's name whichever layout it was stored in, so both give the same folder.
+            var stored = checkpoint.StoredTensor(QwenDecoderGraph.EmbedTokensKey);
+            var embedFile = checkpoint.Weights.FileOf(stored.Name);
+            var embedInfo = stored with { Name = QwenDecoderGraph.EmbedTokensKey };
             SafetensorsWriter.Write(Path.Combine(staging, EmbeddingsFile),
-                [new SafetensorsEntry(embedInfo.Name, embedInfo.Dtype, embedInfo.Shape, s => s.Write(embedFile.GetBytes(embedInfo.Name)))],
+                [new SafetensorsEntry(embedInfo.Name, embedInfo.Dtype, embedInfo.Shape, s => s.Write(embedFile.GetBytes(stored.Name)))],
                 new Dictionary<string, string> { ["source_sha256"] = sourceInfo.Sha256 });
             used.Add(QwenDecoderGraph.EmbedTokensKey);
             foreach (string file in tokenizerFiles) File.Copy(Path.Combine(source, file), Path.Combine(staging, file));
@@ -258,6 +273,10 @@ public static class ModelConverter
         string configPath = Path.Combine(source, "config.json");
         var config = LoadBuiltArchitecture(source);
         QwenDecoderGraph.CheckSupported(config.LlmConfig, configPath);
+        if (config.ProjectorHiddenAct != "gelu")
+            throw new CheckpointException(configPath, $"projector_hidden_act '{config.ProjectorHiddenAct}' is not supported; the InternVL projector uses gelu (exact erf GELU)");
+        if (config.VisionFeatureSelectStrategy != "default")
+            throw new CheckpointException(configPath, $"vision_feature_select_strategy '{config.VisionFeatureSelectStrategy}' is not supported; InternVL uses 'default' (the CLS token dropped)");
         if (config.PsVersion != "v2" && config.PsVersion != "v1")
             throw new CheckpointException(configPath, $"ps_version '{config.PsVersion}' is not supported");
         if (config.VisionConfig.HiddenAct != "gelu")
@@ -271,15 +290,18 @@ public static class ModelConverter
         string configPath = Path.Combine(source, "config.json");
         var config = InternVLConfig.Load(source);
         string architecture = config.Architectures.FirstOrDefault() ?? "(none)";
-        if (architecture != "InternVLChatModel")
-            throw new CheckpointException(configPath, $"architectures[0] is '{architecture}'; the converter reads the original InternVL layout (InternVLChatModel)");
+        string expected = config.Layout == CheckpointLayout.HuggingFace ? "InternVLForConditionalGeneration" : "InternVLChatModel";
+        if (architecture != expected)
+            throw new CheckpointException(configPath, $"architectures[0] is '{architecture}'; the converter reads InternVLChatModel (the original layout, llm_config) " +
+                "and InternVLForConditionalGeneration (the Hugging Face-native layout, text_config)");
         RefuseFlashVariant(configPath);
         string llm = config.LlmConfig.Architectures[0];
+        string llmField = config.Layout == CheckpointLayout.HuggingFace ? "text_config" : "llm_config";
         if (UnsupportedLlmArchitectures.TryGetValue(llm, out var family))
             throw new CheckpointException(configPath,
-                $"llm_config.architectures[0] is '{llm}': {family.Family} language models are not supported yet ({family.Models}); supported: {string.Join(", ", SupportedLlmArchitectures)} (InternVL2.5, InternVL3 and the dense InternVL3.5 sizes)");
+                $"{llmField}.architectures[0] is '{llm}': {family.Family} language models are not supported yet ({family.Models}); supported: {string.Join(", ", SupportedLlmArchitectures)} (InternVL2.5, InternVL3 and the dense InternVL3.5 sizes)");
         if (!SupportedLlmArchitectures.Contains(llm))
-            throw new CheckpointException(configPath, $"llm_config.architectures[0] '{llm}' is not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)}");
+            throw new CheckpointException(configPath, $"{llmField}.architectures[0] '{llm}' is not supported yet; supported: {string.Join(", ", SupportedLlmArchitectures)}");
         return config;
     }
 
@@ -301,14 +323,6 @@ public static class ModelConverter
                 $"this is an InternVL3.5 Flash checkpoint (config.json has {field}): its visual resolution router (ViR) is not supported yet; convert the model without -Flash (e.g. OpenGVLab/InternVL3_5-1B)");
     }
 
-    private static void RefuseHuggingFaceNativeLayout(SafetensorsCheckpoint checkpoint)
-    {
-        foreach (var tensor in checkpoint.Tensors)
-            if (tensor.Name.StartsWith("model.vision_tower.", StringComparison.Ordinal) || tensor.Name.StartsWith("model.multi_modal_projector.", StringComparison.Ordinal))
-                throw new CheckpointException(checkpoint.Directory,
-                    $"this is the Hugging Face-native InternVL layout (tensor '{tensor.Name}'); convert the original OpenGVLab checkpoint instead (e.g. OpenGVLab/InternVL3-1B, not the -hf repository)");
-    }
-
     /// <summary>Ids of the image markers from the tokenizer, and EOS / pad from the configs.</summary>
     private static ManifestSpecialTokens ResolveSpecialTokens(string source, InternVLConfig config, Qwen2Tokenizer tokenizer)
     {
@@ -326,6 +340,9 @@ public static class ModelConverter
             throw new CheckpointException(Path.Combine(source, "config.json"), "llm_config.eos_token_id is missing; generation would not know when to stop");
         int vocab = config.LlmConfig.VocabSize;
         int start = Require("<img>"), end = Require("</img>"), context = Require("<IMG_CONTEXT>");
+        if (config.ImageTokenId is int imageToken && imageToken != context)
+            throw new CheckpointException(Path.Combine(source, "config.json"),
+                $"image_token_id {imageToken} is not the tokenizer's <IMG_CONTEXT> ({context}); the config and the tokenizer belong to different models");
         var ids = new List<(string, int)> { ("<img>", start), ("</img>", end), ("<IMG_CONTEXT>", context) };
         foreach (int id in eos) ids.Add(("eos_token_id", id));
         foreach (var (name, id) in ids)
@@ -344,6 +361,9 @@ public static class ModelConverter
     private static ManifestSource DescribeSource(string source, InternVLConfig config, SafetensorsCheckpoint checkpoint, CancellationToken cancellationToken)
     {
         var names = new List<string> { "config.json" };
+        // The Hugging Face-native layout keeps the tiling limits beside the config.
+        if (config.Layout == CheckpointLayout.HuggingFace && File.Exists(Path.Combine(source, HuggingFaceConfig.PreprocessorConfigFile)))
+            names.Add(HuggingFaceConfig.PreprocessorConfigFile);
         if (File.Exists(Path.Combine(source, SafetensorsCheckpoint.IndexFileName))) names.Add(SafetensorsCheckpoint.IndexFileName);
         foreach (var file in checkpoint.Files) names.Add(Path.GetFileName(file.Path));
         var files = new List<ManifestFile>();
@@ -360,6 +380,7 @@ public static class ModelConverter
         return new ManifestSource
         {
             Architecture = config.Architectures[0],
+            Layout = config.Layout == CheckpointLayout.HuggingFace ? ManifestSource.HuggingFaceLayout : ManifestSource.OriginalLayout,
             LlmArchitecture = config.LlmConfig.Architectures[0],
             Sha256 = System.Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(summary.ToString()))),
             Files = files.ToArray(),

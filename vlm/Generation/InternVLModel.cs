@@ -45,6 +45,10 @@ public sealed class InternVLModel : IDisposable
         foreach (string part in (string[])[Template.SystemTemplate, Template.UserRole, Template.AssistantRole, Template.Separator])
             foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(part, @"<\|[^|<>\s]+\|>"))
                 if (!reserved.Contains(m.Value) && tokenizer.TokenToId(m.Value) is not null) reserved.Add(m.Value);
+        // Added tokens past the model's vocabulary (the Hugging Face-native tokenizer's <video> placeholder) have no
+        // embedding row: text holding one is refused like the markers above rather than failing inside the lookup.
+        foreach (var added in tokenizer.AddedTokens)
+            if (added.Id >= manifest.Decoder.VocabSize && !reserved.Contains(added.Content)) reserved.Add(added.Content);
         _reservedTokens = reserved.ToArray();
     }
 
@@ -323,6 +327,9 @@ public sealed class InternVLModel : IDisposable
     {
         var key = new StringBuilder();
         key.Append(precision.Name()).Append('\n').Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(checkpoint, "config.json"))))).Append('\n');
+        // A Hugging Face-native checkpoint keeps its tiling limits in preprocessor_config.json.
+        string preprocessor = Path.Combine(checkpoint, "preprocessor_config.json");
+        if (File.Exists(preprocessor)) key.Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(preprocessor)))).Append('\n');
         foreach (string file in System.IO.Directory.EnumerateFiles(checkpoint, "*.safetensors*").Order(StringComparer.Ordinal))
         {
             var info = new FileInfo(file);

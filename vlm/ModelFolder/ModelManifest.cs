@@ -128,6 +128,17 @@ public sealed record ManifestSource
 {
     /// <summary><c>architectures[0]</c> of the checkpoint (InternVLChatModel).</summary>
     [JsonPropertyName("architecture")] public string Architecture { get; init; } = "";
+    /// <summary><see cref="Layout"/> of a checkpoint in OpenGVLab's original layout (llm_config, <c>vision_model.*</c>).</summary>
+    public const string OriginalLayout = "original";
+    /// <summary><see cref="Layout"/> of a checkpoint in the Hugging Face-native layout (text_config, <c>vision_tower.*</c>).</summary>
+    public const string HuggingFaceLayout = "huggingface";
+    /// <summary>
+    /// The checkpoint's layout: <see cref="OriginalLayout"/> or <see cref="HuggingFaceLayout"/> (null in folders converted
+    /// before both were read, which were all original).
+    /// </summary>
+    [JsonPropertyName("layout")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Layout { get; init; }
     /// <summary><c>llm_config.architectures[0]</c> (e.g. Qwen2ForCausalLM).</summary>
     [JsonPropertyName("llm_architecture")] public string LlmArchitecture { get; init; } = "";
     /// <summary>SHA-256 over the lines "name sha256" of <see cref="Files"/>, in order.</summary>

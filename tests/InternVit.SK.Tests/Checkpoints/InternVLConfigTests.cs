@@ -53,8 +53,8 @@ public class InternVLConfigTests
     public static TheoryData<string, string> BadConfigs => new()
     {
         { "no-vision", "has no vision_config" },
-        { "hf-native", "Hugging Face-native" },
-        { "no-llm", "has no llm_config" },
+        { "hf-native", "has no vision_config" },
+        { "no-llm", "has no llm_config (original layout) nor text_config (Hugging Face-native layout)" },
         { "bad-norm", "norm_type 'batch_norm'" },
         { "heads", "not divisible by num_attention_heads" },
         { "kv-heads", "not a multiple of num_key_value_heads" },

@@ -7,16 +7,26 @@ public class InfoCommandTests
 {
     private static (int Code, string Output, string Error) Run(params string[] args) => CliRunner.Run(args);
 
-    [Fact]
-    public void Json_summary_of_the_tiny_checkpoint()
+    /// <summary>Checkpoint A in either layout: the same model, counted the same, with its layout named.</summary>
+    [Theory]
+    [InlineData("original", "InternVLChatModel")]
+    [InlineData("huggingface", "InternVLForConditionalGeneration")]
+    public void Json_summary_of_the_tiny_checkpoint(string layout, string architecture)
     {
-        var (code, output, error) = Run("info", TestPaths.TinyCheckpoint, "--json");
+        string checkpoint = layout == "original" ? TestPaths.TinyCheckpoint : TestPaths.TinyHfCheckpoint;
+        var (code, output, error) = Run("info", checkpoint, "--json");
         Assert.Equal(0, code);
         Assert.Equal("", error);
         var json = JsonNode.Parse(output)!;
-        Assert.Equal("InternVLChatModel", (string?)json["architecture"]);
+        Assert.Equal(architecture, (string?)json["architecture"]);
+        Assert.Equal(layout, (string?)json["layout"]);
         Assert.Equal("InternVL2.5 / InternVL3 (Qwen2 LLM)", (string?)json["family"]);
         Assert.Equal("internvl2_5", (string?)json["template"]);
+        Assert.Equal(-1, (int)json["vision"]!["select_layer"]!);
+        Assert.Equal(448, (int)json["vision"]!["image_size"]!);
+        Assert.False((bool)json["llm"]!["tie_word_embeddings"]!);
+        Assert.Equal(12, (int)json["tiling"]!["max_tiles"]!);
+        Assert.True((bool)json["tiling"]!["use_thumbnail"]!);
         Assert.Equal(2, (int)json["vision"]!["layers"]!);
         Assert.Equal(64, (int)json["vision"]!["hidden_size"]!);
         Assert.Equal(4, (int)json["vision"]!["heads"]!);
@@ -38,9 +48,32 @@ public class InfoCommandTests
     {
         var (code, output, _) = Run("info", TestPaths.TinyCheckpoint);
         Assert.Equal(0, code);
+        Assert.Contains("layout             original OpenGVLab (InternVLChatModel", output);
         Assert.Contains("2 layers, width 64, 4 heads (dim 16), MLP 128, norm layer_norm, qk-norm no", output);
         Assert.Contains("4 heads, 2 kv heads (dim 16), MLP 128, vocab 151674", output);
         Assert.Contains("19,680,256", output);
+    }
+
+    [Fact]
+    public void Text_summary_of_a_hugging_face_native_checkpoint_names_its_layout()
+    {
+        var (code, output, _) = Run("info", TestPaths.TinyHfCheckpoint);
+        Assert.Equal(0, code);
+        Assert.Contains("layout             Hugging Face-native (InternVLForConditionalGeneration", output);
+        Assert.Contains("2 layers, width 64, 4 heads (dim 16), MLP 128, norm layer_norm, qk-norm no", output);
+        Assert.Contains("19,680,256", output);
+        Assert.Contains("family             InternVL2.5 / InternVL3 (Qwen2 LLM)", output);
+    }
+
+    /// <summary>Checkpoint C in the Hugging Face-native layout: both lines, family and layout.</summary>
+    [Fact]
+    public void Checkpoint_c_in_the_hugging_face_native_layout_is_named_by_family_and_layout()
+    {
+        var (code, output, error) = Run("info", TestPaths.TinyHfCheckpointC);
+        Assert.True(code == 0, error);
+        Assert.Contains("family             InternVL3.5 (Qwen3 LLM)", output);
+        Assert.Contains("layout             Hugging Face-native", output);
+        Assert.Contains("4 heads, 2 kv heads (dim 32), MLP 128, vocab 151936", output);
     }
 
     [Fact]

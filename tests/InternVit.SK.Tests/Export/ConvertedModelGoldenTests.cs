@@ -124,7 +124,7 @@ public abstract class ConvertedModelGoldens(ConvertedCheckpoint tiny, ITestOutpu
         foreach (string file in Directory.EnumerateFiles(Model.Directory)) File.Copy(file, dir.File(Path.GetFileName(file)));
         string source = TestPaths.Checkpoint(tiny.Checkpoint);
         var config = InternVit.SK.Checkpoints.InternVLConfig.Load(Path.Combine(source, "config.json"));
-        using (var checkpoint = InternVit.SK.Checkpoints.SafetensorsCheckpoint.Open(source))
+        using (var checkpoint = InternVit.SK.Checkpoints.CheckpointReader.Open(source, config.Layout))
         using (var g = new OnnxGraphBuilder(dir.File("decoder.onnx"), "qwen2"))
         {
             new QwenDecoderGraph(config.LlmConfig, fuseRotary: false).Build(g, new GraphWeights(checkpoint, g));
@@ -199,6 +199,24 @@ public sealed class ConvertedModelGoldenTests(ConvertedTinyModel tiny, ITestOutp
     [InlineData("exact_448x448", 1)]
     [InlineData("table_1600x900", 9)]
     public void Vision_features_match_the_official_encoder_and_projector(string image, int tiles) => AssertVisionFeaturesMatch(image, tiles);
+}
+
+/// <summary>Checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf), loaded with LoadAsync, against the same goldens/model_a.</summary>
+[Collection(ConvertedTinyHfModelCollection.Name)]
+public sealed class ConvertedHfModelGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output)
+{
+    [Theory]
+    [InlineData("exact_448x448", 1)]
+    [InlineData("table_1600x900", 9)]
+    public void Vision_features_match_the_official_encoder_and_projector(string image, int tiles) => AssertVisionFeaturesMatch(image, tiles);
+}
+
+/// <summary>Checkpoint C rewritten into the Hugging Face-native layout by transformers' mapping, against goldens/model_c.</summary>
+[Collection(ConvertedTinyHfModelCCollection.Name)]
+public sealed class ConvertedHfModelGoldenTestsC(ConvertedTinyHfModelC tiny, ITestOutputHelper output) : ConvertedModelGoldens(tiny, output)
+{
+    [Fact]
+    public void Vision_features_match_the_official_encoder_and_projector() => AssertVisionFeaturesMatch("exact_448x448", 1);
 }
 
 /// <summary>

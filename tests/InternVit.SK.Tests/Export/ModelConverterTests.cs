@@ -149,20 +149,22 @@ public sealed class ModelConverterTests
     }
 
     [Fact]
-    public void The_hugging_face_native_layout_is_recognised_by_its_tensors()
+    public void Hugging_face_native_tensors_under_an_original_config_are_refused()
     {
         AssertRefused(SyntheticCheckpoint.BaseConfig(), t => t.Select(x => x.Name.StartsWith("vision_model.", StringComparison.Ordinal)
-            ? x with { Name = "model.vision_tower." + x.Name["vision_model.".Length..] } : x).ToList(), "Hugging Face-native", "model.vision_tower.");
+            ? x with { Name = "model.vision_tower." + x.Name["vision_model.".Length..] } : x).ToList(), "Hugging Face-native", "model.vision_tower.", "mixes two checkpoints");
     }
 
     [Fact]
-    public void The_hugging_face_native_config_is_recognised()
+    public void A_hugging_face_native_config_without_weights_is_refused()
     {
+        // Fields a Hugging Face config leaves out take transformers' class defaults, so this bare one describes a model.
         using var dir = new TempDir();
         Directory.CreateDirectory(dir.File("hf"));
         File.WriteAllText(dir.File("hf/config.json"), """{"architectures":["InternVLForConditionalGeneration"],"text_config":{},"vision_config":{}}""");
         var e = Assert.Throws<CheckpointException>(() => Convert(dir.File("hf"), dir.File("out")));
-        Assert.Contains("Hugging Face-native", e.Message);
+        Assert.Contains("no weights", e.Message);
+        Assert.False(Directory.Exists(dir.File("out")));
     }
 
     [Fact]

@@ -113,3 +113,11 @@ public sealed class GenerationGoldenTests(ConvertedTinyModel tiny, ITestOutputHe
 /// <summary>Checkpoint C (InternVL3.5, Qwen3): receipt (11 tiles), rgba + exact (5 + 1), and text_only ending with EOS at step 12.</summary>
 [Collection(ConvertedTinyModelCCollection.Name)]
 public sealed class GenerationGoldenTestsC(ConvertedTinyModelC tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
+
+/// <summary>Checkpoint A in the Hugging Face-native layout (internvl-tiny-a-hf): the same generations as A.</summary>
+[Collection(ConvertedTinyHfModelCollection.Name)]
+public sealed class HfGenerationGoldenTests(ConvertedTinyHfModel tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
+
+/// <summary>Checkpoint C rewritten into the Hugging Face-native layout: the same generations as C.</summary>
+[Collection(ConvertedTinyHfModelCCollection.Name)]
+public sealed class HfGenerationGoldenTestsC(ConvertedTinyHfModelC tiny, ITestOutputHelper output) : GenerationGoldens(tiny, output);
