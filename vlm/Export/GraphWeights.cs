@@ -57,6 +57,34 @@ internal sealed class GraphWeights(CheckpointReader checkpoint, OnnxGraphBuilder
         Linear(name, x, new LinearWeights(Read(weightKey), LinearShape(weightKey), weightKey, biasKey is null ? null : Read(biasKey), biasKey));
 
     /// <summary>
+    /// A Linear layer followed by a per-output-channel scale s (the checkpoint's <paramref name="outputScaleKey"/>, e.g.
+    /// InternViT's layer scale <c>ls1</c>), folded into the weight's rows and the bias: (x Wᵀ + b) · s = x (s·W)ᵀ + s·b,
+    /// exact up to float rounding, and with one scale per output channel the quantized formats store the same integers.
+    /// float16 storage is the exception: a bf16 checkpoint's weights are exact in float16 but their products with the
+    /// scale are not, so there the product is multiplied by the scale instead (the bias still takes it).
+    /// Returns the product and, when the format's kernel does not add the bias itself (DynamicQuantizeMatMul does), the
+    /// bias initializer for the caller to add inside the next fused operator.
+    /// </summary>
+    public (string Output, string? Bias) LinearLeavingBias(string name, string x, string weightKey, string biasKey, string? outputScaleKey = null)
+    {
+        float[] weight = Read(weightKey), bias = Read(biasKey);
+        var shape = LinearShape(weightKey);
+        if (outputScaleKey is null) return LinearLeavingBias(name, x, new LinearWeights(weight, shape, weightKey, bias, biasKey));
+        float[] scale = Read(outputScaleKey);
+        if (scale.Length != shape.Out)
+            throw new InvalidOperationException($"'{outputScaleKey}' has {scale.Length} values, not one per output of '{weightKey}' ({shape.Out})");
+        bool foldIntoWeight = FormatOf(name) != LinearFormat.Float16;
+        for (int row = 0; row < shape.Out; row++)
+        {
+            if (foldIntoWeight)
+                foreach (ref float v in weight.AsSpan(row * shape.In, shape.In)) v *= scale[row];
+            bias[row] *= scale[row];
+        }
+        var (y, b) = LinearLeavingBias(name, x, new LinearWeights(weight, shape, weightKey, bias, biasKey));
+        return foldIntoWeight ? (y, b) : (graph.Mul(name + "/output_scale", y, graph.Initializer<float>(outputScaleKey, scale, scale.Length)), b);
+    }
+
+    /// <summary>
     /// Linear layers over the same input computed as one: their weights [out_i, in] stacked along out (biases, when
     /// given, concatenated), stored as <c>{name}.weight</c> / <c>{name}.bias</c>; the output holds each layer's output
     /// side by side, in the order given. One kernel call instead of several matters for a decode step, where starting
@@ -94,8 +122,18 @@ internal sealed class GraphWeights(CheckpointReader checkpoint, OnnxGraphBuilder
     /// </summary>
     private string Linear(string name, string x, LinearWeights w)
     {
-        var format = name == LmHead ? lmHeadFormat ?? linearFormat : linearFormat;
-        if (format == LinearFormat.DynamicInt8) return DynamicQuantizedMatMul(name, x, w);
+        var (y, bias) = LinearLeavingBias(name, x, w);
+        return bias is null ? y : graph.Add(name + "/Add", y, bias);
+    }
+
+    /// <summary>
+    /// The Linear layer's product, with the bias added when the format's kernel adds it (DynamicQuantizeMatMul);
+    /// otherwise the bias initializer is returned for the caller to add, e.g. inside the next fused operator.
+    /// </summary>
+    private (string Output, string? Bias) LinearLeavingBias(string name, string x, LinearWeights w)
+    {
+        var format = FormatOf(name);
+        if (format == LinearFormat.DynamicInt8) return (DynamicQuantizedMatMul(name, x, w), null);
         string y = format switch
         {
             LinearFormat.Blocked8 => QuantizedMatMul(name, x, w, 8),
@@ -103,7 +141,7 @@ internal sealed class GraphWeights(CheckpointReader checkpoint, OnnxGraphBuilder
             LinearFormat.Float16 => graph.MatMul(name + "/MatMul", x, LinearWeightFloat16(w)),
             _ => graph.MatMul(name + "/MatMul", x, graph.Initializer<float>(w.WeightName, Transposed(w, v => v), w.Shape.In, w.Shape.Out)),
         };
-        return w.Bias is null ? y : graph.Add(name + "/Add", y, graph.Initializer<float>(w.BiasName!, w.Bias, w.Bias.Length));
+        return (y, w.Bias is null ? null : graph.Initializer<float>(w.BiasName!, w.Bias, w.Bias.Length));
     }
 
     /// <summary>
@@ -119,6 +157,8 @@ internal sealed class GraphWeights(CheckpointReader checkpoint, OnnxGraphBuilder
         string stored = graph.Initializer<Half>(w.WeightName, transposed, w.Shape.In, w.Shape.Out);
         return graph.Op("Cast", w.WeightName + "/to_float32", [stored], OnnxAttr.Int("to", (int)OnnxDataType.Float));
     }
+
+    private LinearFormat FormatOf(string linearName) => linearName == LmHead ? lmHeadFormat ?? linearFormat : linearFormat;
 
     private static T[] Transposed<T>(LinearWeights w, Func<float, T> convert)
     {

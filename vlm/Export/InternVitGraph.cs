@@ -105,16 +105,21 @@ internal sealed class InternVitGraph
         _w = w;
         string pixelValues = g.Input(PixelValues, OnnxDataType.Float, Inputs[0].Dims);
 
-        // The residual stream x carries a block output still to be added ("pending"), which the next norm adds in the
-        // same kernel (SkipLayerNormalization returns both the normalized sum and the sum).
+        // The residual stream x carries a block output still to be added ("pending", with its Linear's bias where the
+        // format leaves the bias out of the product), which the next norm adds in the same kernel
+        // (SkipLayerNormalization returns both the normalized sum and the sum).
         string x = Embed(pixelValues);                                       // [N, 1 + P², C]
-        string? pending = null;
+        Pending? pending = null;
         for (int i = 0; i < LayersUsed; i++)
         {
             progress?.Invoke($"vision layer {i + 1}/{LayersUsed}");
             pending = EncoderLayer(i, ref x, pending);
         }
-        if (pending is not null) x = g.Add("vision_model.encoder/residual_last", x, pending);
+        if (pending is { } last)
+        {
+            x = g.Add("vision_model.encoder/residual_last", x, last.Output);
+            if (last.Bias is not null) x = g.Add("vision_model.encoder/residual_last_bias", x, last.Bias);
+        }
 
         // extract_feature: drop CLS, square the tokens, pixel shuffle, project into the LLM's width.
         x = g.Op("Slice", "extract_feature/drop_cls", [x, g.Int64s("one", 1), g.Int64s("int64_max", long.MaxValue), g.Int64s("axis_1", 1)]);
@@ -159,44 +164,52 @@ internal sealed class InternVitGraph
         return _g.Initializer<float>(key, resampled, 1, 1 + target * target, Width);
     }
 
+    /// <summary>A block's output still to be added to the residual stream, and the bias of its last Linear when the format left it out.</summary>
+    private readonly record struct Pending(string Output, string? Bias);
+
     /// <summary>
-    /// InternVisionEncoderLayer: x += ls1 · attn(norm1(x)); x += ls2 · mlp(norm2(x)). Each addition is fused into the
-    /// norm that follows it; the last one (ls2 · mlp) is returned for the next layer's norm1 to add.
+    /// InternVisionEncoderLayer: x += ls1 · attn(norm1(x)); x += ls2 · mlp(norm2(x)). The layer scales are folded into
+    /// the Linear before them (attn.proj, mlp.fc2), each addition is fused into the norm that follows it together with
+    /// the Linear's bias, and the last one (ls2 · mlp) is returned for the next layer's norm1 to add.
     /// </summary>
-    private string EncoderLayer(int i, ref string x, string? pending)
+    private Pending EncoderLayer(int i, ref string x, Pending? pending)
     {
         var g = _g;
         string l = $"vision_model.encoder.layers.{i}";
         (string h, x) = AddAndNorm($"{l}.norm1", x, pending);
-        h = Attention($"{l}.attn", h);
-        (h, x) = AddAndNorm($"{l}.norm2", x, g.Mul($"{l}/ls1", h, _w.Tensor($"{l}.ls1")));
-        h = _w.Linear($"{l}.mlp.fc1", h, $"{l}.mlp.fc1.weight", $"{l}.mlp.fc1.bias");
-        h = g.Gelu($"{l}.mlp.act", h);
-        h = _w.Linear($"{l}.mlp.fc2", h, $"{l}.mlp.fc2.weight", $"{l}.mlp.fc2.bias");
-        return g.Mul($"{l}/ls2", h, _w.Tensor($"{l}.ls2"));
+        var attention = Attention($"{l}.attn", h, $"{l}.ls1");
+        (h, x) = AddAndNorm($"{l}.norm2", x, attention);
+        var (fc1, fc1Bias) = _w.LinearLeavingBias($"{l}.mlp.fc1", h, $"{l}.mlp.fc1.weight", $"{l}.mlp.fc1.bias");
+        h = fc1Bias is null ? g.Gelu($"{l}.mlp.act", fc1) : g.BiasGelu($"{l}.mlp.act", fc1, fc1Bias);
+        var (fc2, fc2Bias) = _w.LinearLeavingBias($"{l}.mlp.fc2", h, $"{l}.mlp.fc2.weight", $"{l}.mlp.fc2.bias", $"{l}.ls2");
+        return new Pending(fc2, fc2Bias);
     }
 
     /// <summary>
-    /// x += pending (when there is one), then norm_type: LayerNorm (with bias) or RMSNorm (weight only), eps =
-    /// layer_norm_eps; returns (normalized, new x).
+    /// x += pending (when there is one, with its bias), then norm_type: LayerNorm (with bias) or RMSNorm (weight only),
+    /// eps = layer_norm_eps; returns (normalized, new x).
     /// </summary>
-    private (string Normalized, string Sum) AddAndNorm(string module, string x, string? pending)
+    private (string Normalized, string Sum) AddAndNorm(string module, string x, Pending? pending)
     {
         float eps = (float)_vision.LayerNormEps;
         bool layerNorm = _vision.NormType == "layer_norm";
         string weight = _w.Tensor($"{module}.weight");
         string? bias = layerNorm ? _w.Tensor($"{module}.bias") : null;
-        if (pending is null)
+        if (pending is not { } p)
             return (layerNorm ? _g.LayerNormalization(module, x, weight, bias, eps) : _g.RmsNormalization(module, x, weight, eps), x);
-        return layerNorm ? _g.SkipLayerNormalization(module, pending, x, weight, bias, eps) : _g.SkipRmsNormalization(module, pending, x, weight, eps);
+        return layerNorm
+            ? _g.SkipLayerNormalization(module, p.Output, x, weight, bias, eps, p.Bias)
+            : _g.SkipRmsNormalization(module, p.Output, x, weight, eps, p.Bias);
     }
 
     /// <summary>
     /// InternAttention (naive path): fused qkv, optional RMSNorm of q and k over the full width before the heads split,
-    /// softmax((q·d^-½) kᵀ) v per head over all tokens without a mask, then proj. The per-head attention is ORT's
-    /// MultiHeadAttention on [N, L, C] inputs (heads split and merged inside the kernel).
+    /// softmax((q·d^-½) kᵀ) v per head over all tokens without a mask, then proj, scaled by the layer scale
+    /// <paramref name="layerScaleKey"/> (folded into proj). The per-head attention is ORT's MultiHeadAttention on
+    /// [N, L, C] inputs (heads split and merged inside the kernel; with no mask and no cache, its CPU kernel runs
+    /// MLAS's blocked flash attention, so no [heads, L, L] matrix is held).
     /// </summary>
-    private string Attention(string module, string x)
+    private Pending Attention(string module, string x, string layerScaleKey)
     {
         var g = _g;
         int heads = _vision.NumAttentionHeads, headDim = _vision.HeadDim;
@@ -211,7 +224,8 @@ internal sealed class InternVitGraph
         }
         string context = g.Node("MultiHeadAttention", [q, k, v], $"{module}/attention", domain: OnnxGraphBuilder.MicrosoftDomain,
             attributes: [OnnxAttr.Int("num_heads", heads), OnnxAttr.Float("scale", 1f / MathF.Sqrt(headDim))])[0];   // [N, L, C]
-        return _w.Linear($"{module}.proj", context, $"{module}.proj.weight", $"{module}.proj.bias");
+        var (projected, bias) = _w.LinearLeavingBias($"{module}.proj", context, $"{module}.proj.weight", $"{module}.proj.bias", layerScaleKey);
+        return new Pending(projected, bias);
     }
 
     /// <summary>

@@ -57,9 +57,11 @@ public static class ModelConverter
     /// <summary>
     /// The revision of the graphs a conversion writes, within one manifest format version: part of the cache folder's
     /// name, so that caches converted by an earlier revision are converted again. 2: DynamicQuantizeMatMul weights in 7
-    /// bits (exact on AVX2 CPUs without VNNI, see <see cref="ChannelQuantizer"/>).
+    /// bits (exact on AVX2 CPUs without VNNI, see <see cref="ChannelQuantizer"/>). 3: the vision graph folds InternViT's
+    /// layer scales (ls1, ls2) into attn.proj and mlp.fc2 and, where the Linear format leaves the bias out of the product
+    /// (fp32, fp16), adds the biases inside BiasGelu and SkipLayerNormalization (fewer passes over the activations).
     /// </summary>
-    internal const int GraphRevision = 2;
+    internal const int GraphRevision = 3;
 
     /// <summary>LLM architectures (<c>llm_config.architectures[0]</c>) the converter builds.</summary>
     public static IReadOnlyList<string> SupportedLlmArchitectures => QwenDecoderGraph.Architectures;

@@ -199,6 +199,9 @@ internal sealed class OnnxGraphBuilder : IDisposable
     public string Gelu(string name, string x, bool tanhApproximation = false) =>
         Op("Gelu", name, [x], OnnxAttr.String("approximate", tanhApproximation ? "tanh" : "none"));
 
+    /// <summary>com.microsoft BiasGelu: the exact (erf) Gelu of x + bias, in one pass.</summary>
+    public string BiasGelu(string name, string x, string bias) => Node("BiasGelu", [x, bias], name, domain: MicrosoftDomain)[0];
+
     /// <summary>LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * scale + bias.</summary>
     public string LayerNormalization(string name, string x, string scale, string? bias, float epsilon, long axis = -1) =>
         Op("LayerNormalization", name, bias is null ? [x, scale] : [x, scale, bias], OnnxAttr.Int("axis", axis), OnnxAttr.Float("epsilon", epsilon));
@@ -219,22 +222,24 @@ internal sealed class OnnxGraphBuilder : IDisposable
     }
 
     /// <summary>
-    /// com.microsoft SkipLayerNormalization: s = x + skip (+ bias); returns (LayerNorm(s), s).
+    /// com.microsoft SkipLayerNormalization: s = x + skip (+ bias); returns (LayerNorm(s) · gamma (+ beta), s).
     /// </summary>
-    public (string Normalized, string Sum) SkipLayerNormalization(string name, string x, string skip, string gamma, string? beta, float epsilon)
+    public (string Normalized, string Sum) SkipLayerNormalization(string name, string x, string skip, string gamma, string? beta, float epsilon,
+        string? bias = null)
     {
-        var outputs = Node("SkipLayerNormalization", beta is null ? [x, skip, gamma] : [x, skip, gamma, beta], name,
+        string[] inputs = bias is not null ? [x, skip, gamma, beta ?? "", bias] : beta is not null ? [x, skip, gamma, beta] : [x, skip, gamma];
+        var outputs = Node("SkipLayerNormalization", inputs, name,
             domain: MicrosoftDomain, attributes: [OnnxAttr.Float("epsilon", epsilon)],
             outputNames: [$"{name}/output_0", "", "", $"{name}/output_3"]);
         return (outputs[0], outputs[3]);
     }
 
     /// <summary>
-    /// com.microsoft SkipSimplifiedLayerNormalization: s = x + skip; returns (RMSNorm(s) · scale, s).
+    /// com.microsoft SkipSimplifiedLayerNormalization: s = x + skip (+ bias); returns (RMSNorm(s) · scale, s).
     /// </summary>
-    public (string Normalized, string Sum) SkipRmsNormalization(string name, string x, string skip, string scale, float epsilon)
+    public (string Normalized, string Sum) SkipRmsNormalization(string name, string x, string skip, string scale, float epsilon, string? bias = null)
     {
-        var outputs = Node("SkipSimplifiedLayerNormalization", [x, skip, scale], name,
+        var outputs = Node("SkipSimplifiedLayerNormalization", bias is null ? [x, skip, scale] : [x, skip, scale, bias], name,
             domain: MicrosoftDomain, attributes: [OnnxAttr.Float("epsilon", epsilon)],
             outputNames: [$"{name}/output_0", "", "", $"{name}/output_3"]);
         return (outputs[0], outputs[3]);

@@ -38,9 +38,10 @@ internal sealed class VisionEncoder : IDisposable
     public int FeaturesPerTile => TokensPerTile * HiddenSize;
 
     /// <summary>
-    /// Most tiles one run of the graph takes. Attention holds a [heads, tokens, tokens] float matrix per tile (67 MB
-    /// for InternViT-300M), so a 12 + 1 tile page in one run peaked at ~2 GB with int4 weights of 870 MiB; tiles run
-    /// in batches of this size instead, each giving its memory back. At the 1B shape (int4, 8 tiles) the peak went from
+    /// Most tiles one run of the graph takes. Every tile in a run adds its activations (at the InternViT-300M shape the
+    /// MLP's [1025, 4096] products, q/k/v and MultiHeadAttention's per-head copies of them; its CPU kernel runs blocked
+    /// flash attention, so no [heads, tokens, tokens] matrix is held), so a 12 + 1 tile page in one run peaked at ~2 GB
+    /// with int4 weights of 870 MiB; tiles run in batches of this size instead, each giving its memory back. At the 1B shape (int4, 8 tiles) the peak went from
     /// 1606 to 1079 MiB (1033 with batches of 1), and a tile took the same time in batches of 1, 2 or 8 within the noise.
     /// </summary>
     internal const int TilesPerRun = 2;
