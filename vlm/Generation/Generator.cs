@@ -71,6 +71,13 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             if (pending.Count > 0) options.StageStarted?.Invoke("vision");
             foreach (var (input, image, _, tiler, key) in pending)
             {
+                // The same image twice in one request, or encoded by another request meanwhile: encoded once.
+                if (key is { } k && _model.ImageCache.TryGet(k, out var encoded))
+                {
+                    conversation.Remember(input, encoded);
+                    cachedImages++;
+                    continue;
+                }
                 var start = clock.Elapsed;
                 var (features, tiling) = await _model.EncodeAsync(image, tiler, key, cancellationToken).ConfigureAwait(false);
                 preprocess += tiling;

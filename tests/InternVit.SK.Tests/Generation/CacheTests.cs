@@ -43,6 +43,22 @@ public sealed class CacheTests(ConvertedTinyModel tiny, ITestOutputHelper output
     }
 
     [Fact]
+    public async Task The_same_image_twice_in_one_request_is_encoded_once()
+    {
+        using var model = InternVLModel.Open(tiny.Directory);
+        byte[] bytes = await File.ReadAllBytesAsync(ImagePath("exact_448x448"));
+        const string question = "Image-1: <image>\nImage-2: <image>\nAre they the same?";
+        var options = new GenerationOptions { MaxNewTokens = 8 };
+        var result = await model.StartConversation().GenerateAsync(question, [ImageInput.FromBytes(bytes), ImageInput.FromBytes(bytes.ToArray())], options);
+        var alone = await OffModelAnswer(null, question, [ImageInput.FromBytes(bytes), ImageInput.FromBytes(bytes)], options);
+
+        Assert.Equal(2, result.Usage.Images);
+        Assert.Equal(1, result.Usage.CachedImages);
+        Assert.Equal(1, model.ImageCache.Count);
+        Assert.Equal(alone.TokenIds, result.TokenIds);
+    }
+
+    [Fact]
     public void The_feature_key_covers_the_content_and_every_option_that_changes_the_features()
     {
         byte[] bytes = File.ReadAllBytes(ImagePath("table_1600x900"));
