@@ -241,6 +241,7 @@ public sealed partial class InternVLChatClient
         InputTokenCount = usage.PromptTokens,
         OutputTokenCount = usage.CompletionTokens,
         TotalTokenCount = usage.PromptTokens + usage.CompletionTokens,
+        CachedInputTokenCount = usage.CachedPromptTokens,
         AdditionalCounts = new() { [ImageTokensCount] = usage.ImageTokens },
     };
 

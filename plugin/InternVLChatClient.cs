@@ -80,7 +80,8 @@ public sealed partial class InternVLChatClient : IChatClient
     /// Answers the last user message as a stream of updates, one per generated token: an answer that opens with a
     /// <c>&lt;think&gt;…&lt;/think&gt;</c> block streams its reasoning first as <see cref="TextReasoningContent"/> updates,
     /// then the answer as <see cref="TextContent"/> updates (so <see cref="ChatResponse.Text"/> is the answer alone); the last update carries
-    /// <see cref="UsageContent"/> (input, output and total tokens; image tokens under <c>"image_tokens"</c>) and the
+    /// <see cref="UsageContent"/> (input, output and total tokens; input tokens whose KV came from the model's prefix cache
+    /// as <see cref="UsageDetails.CachedInputTokenCount"/>; image tokens under <c>"image_tokens"</c>) and the
     /// <see cref="ChatFinishReason"/>. Messages map to an InternVL conversation:
     /// <list type="bullet">
     /// <item>system messages (and <see cref="ChatOptions.Instructions"/>) form the system prompt, joined by new lines

@@ -27,7 +27,13 @@ internal static class BenchModelCommand
         var cacheDir = new Option<DirectoryInfo?>("--cache-dir") { Description = "Where the checkpoint and converted models are cached (default ~/.cache/internvit-sk/bench)." };
         var profile = new Option<DirectoryInfo?>("--profile") { Description = "Also run each graph once under ORT's profiler, write the traces here and print kernel time per operator." };
         var json = new Option<bool>("--json") { Description = "One JSON object instead of text." };
-        foreach (var option in new Option[] { shape, precision, tiles, promptTokens, genTokens, runs, threads, cacheDir, profile, json }) bench.Add(option);
+        var scenario = new Option<string>("--scenario")
+        {
+            Description = "stages: each stage on its own (default); chat: three turns about one 1024x768 photo sent the stateless way, then a new photo, caches off and on (--gen-tokens sets the answer length).",
+            DefaultValueFactory = _ => "stages",
+        };
+        scenario.AcceptOnlyFromAmong("stages", "chat");
+        foreach (var option in new Option[] { scenario, shape, precision, tiles, promptTokens, genTokens, runs, threads, cacheDir, profile, json }) bench.Add(option);
         bench.SetAction(parse =>
         {
             var o = parse.InvocationConfiguration.Output;
@@ -37,6 +43,7 @@ internal static class BenchModelCommand
             var options = new ModelBenchOptions(parse.GetRequiredValue(shape), parse.GetRequiredValue(precision), Math.Max(1, parse.GetValue(tiles)),
                 Math.Max(1, parse.GetValue(promptTokens)), Math.Max(1, parse.GetValue(genTokens)), Math.Max(1, parse.GetValue(runs)),
                 Math.Max(0, parse.GetValue(threads)), cache, parse.GetValue(profile)?.FullName);
+            if (parse.GetValue(scenario) == "chat") return RunChat(options, asJson, o);
             var result = new ModelBench(options, asJson ? TextWriter.Null : o).Run();
             if (asJson)
             {
@@ -56,5 +63,27 @@ internal static class BenchModelCommand
             o.WriteLine($"  note: {result.Note}");
             return 0;
         });
+    }
+
+    private static int RunChat(ModelBenchOptions options, bool asJson, TextWriter o)
+    {
+        var runs = new ChatBench(options, asJson ? TextWriter.Null : o).Run();
+        string machine = File.Exists("/proc/loadavg") ? $"load average {File.ReadAllText("/proc/loadavg").Trim()}" : "";
+        if (asJson)
+        {
+            o.WriteLine(JsonSerializer.Serialize(new { options.Shape, Precision = options.Precision.Name(), Machine = machine, Runs = runs },
+                new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true }));
+            return 0;
+        }
+        o.WriteLine($"{options.Shape} {options.Precision.Name()}, chat of 4 turns (3 about one 1024x768 photo, then a new photo), whole history sent each turn; {machine}");
+        o.WriteLine("  mode        turn  first token  prompt tokens (cached)  images (cached)  RSS");
+        foreach (var run in runs)
+        {
+            foreach (var t in run.Turns)
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {run.Mode,-10}  {t.Turn,4}  {t.TimeToFirstTokenMs,8:0} ms  {t.PromptTokens,6} ({t.CachedPromptTokens,5})           {t.Images} ({t.CachedImages})            {t.RssBytes >> 20} MiB"));
+            o.WriteLine($"  {run.Mode,-10}  peak RSS {run.PeakRssBytes >> 20} MiB");
+        }
+        return 0;
     }
 }

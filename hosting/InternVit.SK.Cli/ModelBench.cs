@@ -54,9 +54,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
 
     public ModelBenchResult Run()
     {
-        string root = Path.Combine(options.CacheDirectory, $"{options.Shape}-seed{options.Seed}");
-        string checkpoint = EnsureCheckpoint(Path.Combine(root, "hf"));
-        string modelDir = EnsureModel(checkpoint, Path.Combine(root, options.Precision.Name()));
+        string modelDir = EnsureConvertedModel();
 
         var (preprocessMs, grid) = MeasurePreprocessing();
         // The writer, the converter and the synthetic 12-megapixel JPEG were built in this process: their garbage goes
@@ -144,6 +142,14 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         {
             OrtProfileSummary.Write(log, $"decoder ({prompts} + {options.GenTokens} decode steps)", Trace("decoder"));
         }
+    }
+
+    /// <summary>The random-weight checkpoint of the shape, converted to the precision (both written once and cached).</summary>
+    internal string EnsureConvertedModel()
+    {
+        string root = Path.Combine(options.CacheDirectory, $"{options.Shape}-seed{options.Seed}");
+        string checkpoint = EnsureCheckpoint(Path.Combine(root, "hf"));
+        return EnsureModel(checkpoint, Path.Combine(root, options.Precision.Name()));
     }
 
     private static InternVLModel Load(string modelDir, InternVLModelOptions loadOptions) =>
@@ -282,7 +288,7 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
     }
 
     /// <summary>Linux: writing 5 to clear_refs resets VmHWM, the peak resident set size.</summary>
-    private static void ResetPeakRss()
+    internal static void ResetPeakRss()
     {
         try
         {
@@ -303,11 +309,11 @@ internal sealed class ModelBench(ModelBenchOptions options, TextWriter log)
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
-    /// <summary>A photo-like test image: smooth colour gradients plus noise, so the JPEG has realistic entropy.</summary>
-    private static byte[] SyntheticJpeg(int width, int height)
+    /// <summary>A photo-like test image: smooth colour gradients plus noise (seeded), so the JPEG has realistic entropy.</summary>
+    internal static byte[] SyntheticJpeg(int width, int height, int seed = 5)
     {
         var rgb = new byte[width * height * 3];
-        var random = new Random(5);
+        var random = new Random(seed);
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
             {

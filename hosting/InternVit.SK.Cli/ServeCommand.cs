@@ -92,6 +92,10 @@ internal sealed class HostCliOptions
     private readonly Option<int> _concurrent = new("--max-concurrent") { Description = "Generations in progress at once.", DefaultValueFactory = _ => 4 };
     private readonly Option<int> _queue = new("--max-queue") { Description = "Requests that may wait; more get 429.", DefaultValueFactory = _ => 32 };
     private readonly Option<DirectoryInfo?> _cache = new("--cache-dir") { Description = "Where original checkpoints are converted to." };
+    private readonly Option<int?> _imageCache = new("--image-cache-mb") { Description = "MiB of image features kept for images sent again (default 256; 0: off)." };
+    private readonly Option<int?> _promptCache = new("--prompt-cache-mb") { Description = "MiB of KV caches kept for prompts that repeat a start, e.g. a chat's history (default 512; 0: off)." };
+    private readonly Option<int?> _promptCaches = new("--prompt-cache-entries") { Description = "KV caches kept for prompt reuse (default 4; 0: off)." };
+    private readonly Option<bool> _noCache = new("--no-cache") { Description = "Turn both caches off: encode every image and prefill every prompt in full." };
 
     /// <summary>
     /// A host that fails to start (bad settings, a port in use) throws, and the command prints that as one line; the
@@ -110,7 +114,7 @@ internal sealed class HostCliOptions
                 if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
                     throw new ArgumentException($"'{url}' is not an engine's http(s) URL (e.g. http://gpu1:8000/v1)");
         });
-        foreach (var option in (Option[])[_backends, _backendKey, _backendEngine, _modelId, _roots, _hosts, _maxTiles, _threads, _concurrent, _queue, _cache]) command.Add(option);
+        foreach (var option in (Option[])[_backends, _backendKey, _backendEngine, _modelId, _roots, _hosts, _maxTiles, _threads, _concurrent, _queue, _cache, _imageCache, _promptCache, _promptCaches, _noCache]) command.Add(option);
         command.Validators.Add(result =>
         {
             bool remote = (result.GetValue(_backends) ?? []).Length > 0;
@@ -141,5 +145,9 @@ internal sealed class HostCliOptions
         o.MaxConcurrentGenerations = parse.GetValue(_concurrent);
         o.MaxQueuedRequests = parse.GetValue(_queue);
         o.CacheDirectory = parse.GetValue(_cache)?.FullName;
+        bool off = parse.GetValue(_noCache);
+        o.ImageCacheMiB = off ? 0 : parse.GetValue(_imageCache) ?? o.ImageCacheMiB;
+        o.PromptCacheMiB = off ? 0 : parse.GetValue(_promptCache) ?? o.PromptCacheMiB;
+        o.PromptCacheEntries = off ? 0 : parse.GetValue(_promptCaches) ?? o.PromptCacheEntries;
     }
 }

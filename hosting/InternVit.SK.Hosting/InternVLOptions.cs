@@ -1,3 +1,4 @@
+using InternVit.SK.Generation;
 using Microsoft.Extensions.Options;
 
 namespace InternVit.SK.Hosting;
@@ -47,6 +48,15 @@ public sealed class InternVLOptions
 
     /// <summary>Default most tiles per image (null: the checkpoint's).</summary>
     public int? MaxTiles { get; set; }
+
+    /// <summary>Most MiB of image features kept for images sent again (0: off); see <c>InternVLModelOptions.ImageCacheBytes</c>.</summary>
+    public int ImageCacheMiB { get; set; } = (int)(InternVLModelOptions.DefaultImageCacheBytes >> 20);
+
+    /// <summary>Most KV caches kept for requests that repeat a prompt's start, e.g. a chat's history (0: off); see <c>InternVLModelOptions.PromptCacheEntries</c>.</summary>
+    public int PromptCacheEntries { get; set; } = InternVLModelOptions.DefaultPromptCacheEntries;
+
+    /// <summary>Most MiB of kept KV caches (0: off); see <c>InternVLModelOptions.PromptCacheBytes</c>.</summary>
+    public int PromptCacheMiB { get; set; } = (int)(InternVLModelOptions.DefaultPromptCacheBytes >> 20);
 
     /// <summary>Generations in progress at once (they interleave token by token on the one model).</summary>
     public int MaxConcurrentGenerations { get; set; } = 4;
@@ -132,6 +142,9 @@ internal sealed class InternVLOptionsValidator : IValidateOptions<InternVLOption
         if (o.Threads < 0) problems.Add($"Threads must be 0 (default) or more, not {o.Threads}");
         if (o.MaxTiles is < 1 or > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
             problems.Add($"MaxTiles must be between 1 and {Imaging.Tiling.TilingOptions.MaxSupportedTiles}, not {o.MaxTiles}");
+        if (o.ImageCacheMiB < 0) problems.Add($"ImageCacheMiB must be 0 (off) or more, not {o.ImageCacheMiB}");
+        if (o.PromptCacheEntries < 0) problems.Add($"PromptCacheEntries must be 0 (off) or more, not {o.PromptCacheEntries}");
+        if (o.PromptCacheMiB < 0) problems.Add($"PromptCacheMiB must be 0 (off) or more, not {o.PromptCacheMiB}");
         if (o.MaxConcurrentGenerations < 1) problems.Add($"MaxConcurrentGenerations must be at least 1, not {o.MaxConcurrentGenerations}");
         if (o.MaxQueuedRequests < 0) problems.Add($"MaxQueuedRequests must be 0 or more, not {o.MaxQueuedRequests}");
         foreach (string root in o.AllowedImageRoots)

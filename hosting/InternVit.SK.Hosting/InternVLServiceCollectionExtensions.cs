@@ -58,6 +58,9 @@ public static class InternVLServiceCollectionExtensions
                 ExecutionProvider = o.ExecutionProvider == "cuda" ? OrtExecutionProvider.Cuda : OrtExecutionProvider.Cpu,
                 IntraOpThreads = o.Threads,
                 MaxTiles = o.MaxTiles,
+                ImageCacheBytes = (long)o.ImageCacheMiB << 20,
+                PromptCacheEntries = o.PromptCacheEntries,
+                PromptCacheBytes = (long)o.PromptCacheMiB << 20,
             }, new Progress<Export.ConversionProgress>(p => logger.LogInformation("converting: [{Step}/{Steps}] {Stage} {Detail}", p.Step, p.Steps, p.Stage, p.Detail)))
                 .GetAwaiter().GetResult();
             logger.LogInformation("model {Directory} ready in {Ms} ms ({Template} template, context window {Window}, {Provider})",

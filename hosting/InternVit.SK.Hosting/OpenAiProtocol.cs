@@ -309,7 +309,14 @@ internal static class OpenAiProtocol
     public static JsonObject Usage(UsageDetails? usage)
     {
         long prompt = usage?.InputTokenCount ?? 0, completion = usage?.OutputTokenCount ?? 0;
-        return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = usage?.TotalTokenCount ?? prompt + completion };
+        return new JsonObject
+        {
+            ["prompt_tokens"] = prompt,
+            ["completion_tokens"] = completion,
+            ["total_tokens"] = usage?.TotalTokenCount ?? prompt + completion,
+            // As OpenAI reports prompt caching: the prompt tokens whose KV came from a kept cache.
+            ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = usage?.CachedInputTokenCount ?? 0 },
+        };
     }
 
     public static JsonObject Completion(string id, long created, string model, ChatResponse response) => new()

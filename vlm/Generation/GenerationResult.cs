@@ -17,7 +17,17 @@ public enum FinishReason
 /// <param name="PromptTokens">Tokens in the prompt, image tokens included.</param>
 /// <param name="ImageTokens">Of those, the <c>&lt;IMG_CONTEXT&gt;</c> positions filled with image features.</param>
 /// <param name="CompletionTokens">Tokens generated (a final stop token included).</param>
-public sealed record GenerationUsage(int PromptTokens, int ImageTokens, int CompletionTokens);
+public sealed record GenerationUsage(int PromptTokens, int ImageTokens, int CompletionTokens)
+{
+    /// <summary>Of the prompt tokens, those whose keys and values came from a kept KV cache (prefix reuse) instead of the prefill.</summary>
+    public int CachedPromptTokens { get; init; }
+
+    /// <summary>Images of the prompt whose features were not encoded for this turn (the image-feature cache, or the conversation's earlier turns).</summary>
+    public int CachedImages { get; init; }
+
+    /// <summary>Images of the prompt, earlier turns' included.</summary>
+    public int Images { get; init; }
+}
 
 /// <summary>Where the time of one generation went.</summary>
 /// <param name="Preprocess">Decoding and tiling the images.</param>

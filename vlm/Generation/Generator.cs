@@ -25,11 +25,13 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         var clock = Stopwatch.StartNew();
         cancellationToken.ThrowIfCancellationRequested();
 
-        // 1. Images: decode and plan the grid of every image not seen before in this conversation.
+        // 1. Images: for every image not seen before in this conversation, its features from the model's image cache
+        //    (a hash and a lookup), else decode it and plan its grid.
         var allImages = new List<ImageInput>(conversation.ImagesBefore());
         allImages.AddRange(images);
-        var pending = new List<(ImageInput Input, DecodedImage Image, bool Owned, DynamicTiler Tiler, TileGrid Grid)>();
+        var pending = new List<(ImageInput Input, DecodedImage Image, bool Owned, DynamicTiler Tiler, UInt128? Key)>();
         var tilesPerImage = new int[allImages.Count];
+        int cachedImages = 0;
         try
         {
             for (int i = 0; i < allImages.Count; i++)
@@ -37,13 +39,21 @@ internal sealed class Generator(Conversation conversation, string question, IRea
                 if (conversation.TryGetPrepared(allImages[i], out var known))
                 {
                     tilesPerImage[i] = known.Grid.TileCount;
+                    cachedImages++;
+                    continue;
+                }
+                var tiler = _model.Tiler(allImages[i].MaxTiles ?? options.MaxTiles);
+                var (key, cached) = _model.LookUpFeatures(allImages[i], options.ImageDecoding, tiler);
+                if (cached is not null)
+                {
+                    conversation.Remember(allImages[i], cached);
+                    tilesPerImage[i] = cached.Grid.TileCount;
+                    cachedImages++;
                     continue;
                 }
                 var decoded = allImages[i].Decode(options.ImageDecoding, out bool owned);
-                var tiler = _model.Tiler(allImages[i].MaxTiles ?? options.MaxTiles);
-                var grid = tiler.Plan(decoded.Width, decoded.Height);
-                pending.Add((allImages[i], decoded, owned, tiler, grid));
-                tilesPerImage[i] = grid.TileCount;
+                pending.Add((allImages[i], decoded, owned, tiler, key));
+                tilesPerImage[i] = tiler.Plan(decoded.Width, decoded.Height).TileCount;
             }
 
             // 2. The prompt, as chat() builds it, and its ids; refuse before any graph runs if it cannot fit.
@@ -60,10 +70,17 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             var preprocess = clock.Elapsed;
             var vision = TimeSpan.Zero;
             if (pending.Count > 0) options.StageStarted?.Invoke("vision");
-            foreach (var (input, image, _, tiler, _) in pending)
+            foreach (var (input, image, _, tiler, key) in pending)
             {
+                // The same image twice in one request, or encoded by another request meanwhile: encoded once.
+                if (key is { } k && _model.ImageCache.TryGet(k, out var encoded))
+                {
+                    conversation.Remember(input, encoded);
+                    cachedImages++;
+                    continue;
+                }
                 var start = clock.Elapsed;
-                var (features, tiling) = await _model.EncodeAsync(image, tiler, cancellationToken).ConfigureAwait(false);
+                var (features, tiling) = await _model.EncodeAsync(image, tiler, key, cancellationToken).ConfigureAwait(false);
                 preprocess += tiling;
                 vision += clock.Elapsed - start - tiling;
                 conversation.Remember(input, features);
@@ -74,8 +91,9 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             // 4. Embeddings, with image features in place of the <IMG_CONTEXT> rows, in image order.
             float[] embeds = await _model.RunExclusiveAsync(() => Embed(ids, allImages), cancellationToken).ConfigureAwait(false);
 
-            // 5. Prefill, then decode token by token.
-            await foreach (var update in DecodeAsync(embeds, ids.Count, prompt.ImageTokenCount, maxNewTokens, clock, preprocess, vision, cancellationToken).ConfigureAwait(false))
+            // 5. Prefill (what a kept KV cache does not already hold), then decode token by token.
+            var usage = new GenerationUsage(ids.Count, prompt.ImageTokenCount, 0) { CachedImages = cachedImages, Images = allImages.Count };
+            await foreach (var update in DecodeAsync(embeds, ids, Sequence(ids, allImages), usage, maxNewTokens, clock, preprocess, vision, cancellationToken).ConfigureAwait(false))
                 yield return update;
         }
         finally
@@ -84,65 +102,103 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         }
     }
 
-    private async IAsyncEnumerable<GenerationUpdate> DecodeAsync(float[] embeds, int promptTokens, int imageTokens, int maxNewTokens,
+    /// <summary>What the prompt's positions hold, for prefix reuse; null when reuse is off or an image has no identity.</summary>
+    private PromptSequence? Sequence(List<int> ids, List<ImageInput> allImages)
+    {
+        if (!_model.PrefixCache.Enabled) return null;
+        var keyed = new (UInt128 Key, int Tokens)[allImages.Count];
+        for (int i = 0; i < keyed.Length; i++)
+        {
+            conversation.TryGetPrepared(allImages[i], out var features);
+            if (features.CacheKey is not { } key) return null;
+            keyed[i] = (key, features.TokenCount);
+        }
+        return new PromptSequence([.. ids], keyed);
+    }
+
+    private async IAsyncEnumerable<GenerationUpdate> DecodeAsync(float[] embeds, List<int> ids, PromptSequence? sequence, GenerationUsage usage, int maxNewTokens,
         Stopwatch clock, TimeSpan preprocess, TimeSpan vision, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var language = _model.Language;
-        using var cache = language.CreateCache(promptTokens + maxNewTokens);
-        var sampler = Sampler.Create(options.Sampling);
-        var detokenizer = _model.Tokenizer.CreateStreamingDetokenizer(options.SkipSpecialTokens);
-        var stops = new StopSequenceMatcher(options.StopSequences);
-        var text = new System.Text.StringBuilder();
+        int promptTokens = ids.Count, capacity = promptTokens + maxNewTokens;
+        // A kept cache grows by a copy when a longer conversation needs more room: room in steps of 256 positions spares most copies.
+        var cache = sequence is null
+            ? language.CreateCache(capacity)
+            : _model.PrefixCache.Acquire(sequence, Math.Min(_model.ContextWindow, (capacity + 255) / 256 * 256), language);
+        int cachedTokens = cache.Length;
         var generated = new List<int>();
-        var step = new float[language.HiddenSize];
-        var logits = new float[language.VocabSize];
-
-        options.StageStarted?.Invoke("prefill");
-        var prefillStart = clock.Elapsed;
-        await _model.RunExclusiveAsync(() => language.Forward(embeds, cache, logits, 1, cancellationToken), cancellationToken).ConfigureAwait(false);
-        var prefill = clock.Elapsed - prefillStart;
-        var decodeStart = clock.Elapsed;
-        TimeSpan firstToken = default;
-        var finish = FinishReason.Length;
-
-        while (true)
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (generated.Count < options.MinNewTokens)
-                foreach (int stop in _model.StopTokenIds) logits[stop] = float.NegativeInfinity;
-            int token = sampler.Sample(logits);
-            sampler.Accept(token);
-            generated.Add(token);
-            if (generated.Count == 1) firstToken = clock.Elapsed;
-            if (_model.StopTokenIds.Contains(token))
-            {
-                finish = FinishReason.Stop;
-                break;
-            }
-            string piece = stops.Push(detokenizer.Append(token), out bool stopped);
-            text.Append(piece);
-            yield return new GenerationUpdate(piece, token, null);
-            if (stopped)
-            {
-                finish = FinishReason.StopSequence;
-                break;
-            }
-            if (generated.Count >= maxNewTokens) break;
+            var sampler = Sampler.Create(options.Sampling);
+            var detokenizer = _model.Tokenizer.CreateStreamingDetokenizer(options.SkipSpecialTokens);
+            var stops = new StopSequenceMatcher(options.StopSequences);
+            var text = new System.Text.StringBuilder();
+            var step = new float[language.HiddenSize];
+            var logits = new float[language.VocabSize];
 
-            await _model.RunExclusiveAsync(() =>
+            options.StageStarted?.Invoke("prefill");
+            var prefillStart = clock.Elapsed;
+            await _model.RunExclusiveAsync(() => language.Forward(embeds.AsMemory(cachedTokens * language.HiddenSize), cache, logits, 1, cancellationToken),
+                cancellationToken).ConfigureAwait(false);
+            var prefill = clock.Elapsed - prefillStart;
+            var decodeStart = clock.Elapsed;
+            TimeSpan firstToken = default;
+            var finish = FinishReason.Length;
+
+            while (true)
             {
-                _model.Embeddings.Lookup([token], step);
-                language.Forward(step, cache, logits, 1, cancellationToken);
-            }, cancellationToken).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (generated.Count < options.MinNewTokens)
+                    foreach (int stop in _model.StopTokenIds) logits[stop] = float.NegativeInfinity;
+                int token = sampler.Sample(logits);
+                sampler.Accept(token);
+                generated.Add(token);
+                if (generated.Count == 1) firstToken = clock.Elapsed;
+                if (_model.StopTokenIds.Contains(token))
+                {
+                    finish = FinishReason.Stop;
+                    break;
+                }
+                string piece = stops.Push(detokenizer.Append(token), out bool stopped);
+                text.Append(piece);
+                yield return new GenerationUpdate(piece, token, null);
+                if (stopped)
+                {
+                    finish = FinishReason.StopSequence;
+                    break;
+                }
+                if (generated.Count >= maxNewTokens) break;
+
+                await _model.RunExclusiveAsync(() =>
+                {
+                    _model.Embeddings.Lookup([token], step);
+                    language.Forward(step, cache, logits, 1, cancellationToken);
+                }, cancellationToken).ConfigureAwait(false);
+            }
+
+            // Whatever the detokenizer and the stop matcher still hold belongs to the answer (unless a stop string ended it).
+            string tail = finish == FinishReason.StopSequence ? "" : stops.Push(detokenizer.Flush(), out _) + stops.Flush();
+            text.Append(tail);
+            var decode = clock.Elapsed - decodeStart;
+            var timings = new GenerationTimings(preprocess, vision, prefill, decode, firstToken);
+            yield return new GenerationUpdate(tail, null, new GenerationResult(text.ToString(), generated,
+                finish, usage with { CompletionTokens = generated.Count, CachedPromptTokens = cachedTokens }, timings));
         }
-
-        // Whatever the detokenizer and the stop matcher still hold belongs to the answer (unless a stop string ended it).
-        string tail = finish == FinishReason.StopSequence ? "" : stops.Push(detokenizer.Flush(), out _) + stops.Flush();
-        text.Append(tail);
-        var decode = clock.Elapsed - decodeStart;
-        var usage = new GenerationUsage(promptTokens, imageTokens, generated.Count);
-        var timings = new GenerationTimings(preprocess, vision, prefill, decode, firstToken);
-        yield return new GenerationUpdate(tail, null, new GenerationResult(text.ToString(), generated, finish, usage, timings));
+        finally
+        {
+            // The cache holds the prompt and the answer tokens fed back (the last one sampled never is): keep it for the next request.
+            if (sequence is null)
+            {
+                cache.Dispose();
+            }
+            else
+            {
+                var held = new int[cache.Length];
+                ids.CopyTo(0, held, 0, Math.Min(ids.Count, held.Length));
+                if (held.Length > ids.Count) generated.CopyTo(0, held, ids.Count, held.Length - ids.Count);
+                _model.PrefixCache.Retain(cache, sequence with { Tokens = held });
+            }
+        }
     }
 
     /// <summary>Token embeddings of <paramref name="ids"/> with each <c>&lt;IMG_CONTEXT&gt;</c> row replaced by the next image feature row.</summary>
@@ -173,7 +229,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         return embeds;
     }
 
-    private static void DisposeOwned(List<(ImageInput Input, DecodedImage Image, bool Owned, DynamicTiler Tiler, TileGrid Grid)> pending)
+    private static void DisposeOwned(List<(ImageInput Input, DecodedImage Image, bool Owned, DynamicTiler Tiler, UInt128? Key)> pending)
     {
         foreach (var p in pending)
             if (p.Owned) p.Image.Dispose();

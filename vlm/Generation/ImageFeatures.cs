@@ -31,6 +31,13 @@ public sealed class ImageFeatures
     /// <summary>Image tokens in all: <c>Grid.TileCount * TokensPerTile</c>.</summary>
     public int TokenCount => Grid.TileCount * TokensPerTile;
 
+    /// <summary>
+    /// The identity of these features (<see cref="ImageFeatureCache.KeyOf"/>: the image's content and every setting that
+    /// changes them), when the model's caches are on: the image-feature cache's key and, in a prompt, what tells two
+    /// images' <c>&lt;IMG_CONTEXT&gt;</c> positions apart for prefix reuse.
+    /// </summary>
+    internal UInt128? CacheKey { get; init; }
+
     /// <summary>The features, [<c>Grid.TileCount</c>, <see cref="TokensPerTile"/>, <see cref="HiddenSize"/>] float32, row-major, tiles in grid order (thumbnail last).</summary>
     public ReadOnlyMemory<float> Values { get; }
 }

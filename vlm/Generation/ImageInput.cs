@@ -44,6 +44,35 @@ public sealed class ImageInput
     /// <summary>An already decoded RGB image; the caller keeps ownership and must keep it alive until generation ends.</summary>
     public static ImageInput FromImage(DecodedImage image, int? maxTiles = null) => new(default, null, image ?? throw new ArgumentNullException(nameof(image)), maxTiles);
 
+    /// <summary>
+    /// Appends what the image is made of to <paramref name="hash"/> (for <see cref="ImageFeatureCache.KeyOf"/>): a kind tag,
+    /// then the encoded bytes, the file's bytes, or a decoded image's size and pixels. False, with nothing decided, when
+    /// encoded content is over <paramref name="maxEncodedBytes"/> (decoding refuses it).
+    /// </summary>
+    internal bool AppendContent(System.Security.Cryptography.IncrementalHash hash, long maxEncodedBytes)
+    {
+        if (_decoded is not null)
+        {
+            ImageFeatureCache.AppendInt64(hash, 3);
+            ImageFeatureCache.AppendInt64(hash, _decoded.Width);
+            ImageFeatureCache.AppendInt64(hash, _decoded.Height);
+            hash.AppendData(_decoded.Pixels);
+            return true;
+        }
+        if (_path is not null)
+        {
+            using var stream = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+            if (stream.Length > maxEncodedBytes) return false;
+            ImageFeatureCache.AppendInt64(hash, 1);
+            ImageFeatureCache.AppendStream(hash, stream);
+            return true;
+        }
+        if (_bytes.Length > maxEncodedBytes) return false;
+        ImageFeatureCache.AppendInt64(hash, 1);
+        hash.AppendData(_bytes.Span);
+        return true;
+    }
+
     /// <summary>Decodes the image; <paramref name="owned"/> says whether the caller must dispose the result.</summary>
     internal DecodedImage Decode(ImageDecodeOptions? options, out bool owned)
     {

@@ -39,6 +39,11 @@ public sealed class InternVLModel : IDisposable
         StopTokenIds = stops;
         ContextWindow = Math.Min(options.MaxContextTokens ?? int.MaxValue, manifest.Decoder.MaxPositionEmbeddings > 0 ? manifest.Decoder.MaxPositionEmbeddings : int.MaxValue);
         DefaultMaxTiles = options.MaxTiles ?? manifest.Image.MaxTiles;
+        ArgumentOutOfRangeException.ThrowIfNegative(options.ImageCacheBytes, nameof(options.ImageCacheBytes));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.PromptCacheEntries, nameof(options.PromptCacheEntries));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.PromptCacheBytes, nameof(options.PromptCacheBytes));
+        ImageCache = new ImageFeatureCache(options.ImageCacheBytes);
+        PrefixCache = new PromptPrefixCache(options.PromptCacheEntries, options.PromptCacheBytes, manifest.SpecialTokens.ImageContext);
         // Text from callers must not forge the prompt's structure: the image markers and the template's own special
         // tokens (role markers, separators) are refused; other added tokens such as <ref>/<box> stay usable.
         var reserved = new List<string> { PromptBuilder.ImageStartToken, PromptBuilder.ImageEndToken, PromptBuilder.ImageContextToken };
@@ -84,6 +89,15 @@ public sealed class InternVLModel : IDisposable
 
     /// <summary>Embeddings → logits, with a KV cache.</summary>
     internal LanguageModel Language { get; }
+
+    /// <summary>Features of images seen before, shared by every conversation on this model.</summary>
+    internal ImageFeatureCache ImageCache { get; }
+
+    /// <summary>KV caches kept after generations, for requests that start with the same inputs.</summary>
+    internal PromptPrefixCache PrefixCache { get; }
+
+    /// <summary>Whether images get a <see cref="ImageFeatures.CacheKey"/> (either cache needs it).</summary>
+    internal bool KeysImages => ImageCache.MaxBytes > 0 || PrefixCache.Enabled;
 
     /// <summary>Token id → embedding row.</summary>
     internal TokenEmbeddings Embeddings { get; }
@@ -223,10 +237,13 @@ public sealed class InternVLModel : IDisposable
         ArgumentNullException.ThrowIfNull(image);
         TilingOptions.CheckMaxTiles(maxTiles, nameof(maxTiles));
         cancellationToken.ThrowIfCancellationRequested();
+        var tiler = Tiler(image.MaxTiles ?? maxTiles);
+        var (key, cached) = LookUpFeatures(image, null, tiler);
+        if (cached is not null) return cached;
         var decoded = image.Decode(null, out bool owned);
         try
         {
-            return (await EncodeAsync(decoded, Tiler(image.MaxTiles ?? maxTiles), cancellationToken).ConfigureAwait(false)).Features;
+            return (await EncodeAsync(decoded, tiler, key, cancellationToken).ConfigureAwait(false)).Features;
         }
         finally
         {
@@ -266,10 +283,23 @@ public sealed class InternVLModel : IDisposable
     }
 
     /// <summary>
-    /// Tiles <paramref name="image"/> on the calling thread, then runs the tiles through the vision graph under the
-    /// compute lock. Returns the features and the time tiling took (the rest of the call is the vision encoder's).
+    /// The identity of <paramref name="image"/>'s features under <paramref name="decoding"/> and <paramref name="tiler"/>
+    /// (null when neither cache is on), and the features when the image-feature cache holds them: a hash of the image's
+    /// bytes and a lookup, no decode.
     /// </summary>
-    internal async Task<(ImageFeatures Features, TimeSpan Tiling)> EncodeAsync(DecodedImage image, DynamicTiler tiler, CancellationToken cancellationToken)
+    internal (UInt128? Key, ImageFeatures? Cached) LookUpFeatures(ImageInput image, Imaging.ImageDecodeOptions? decoding, DynamicTiler tiler)
+    {
+        if (!KeysImages) return (null, null);
+        var key = ImageFeatureCache.KeyOf(image, decoding, tiler.Options);
+        return key is { } k && ImageCache.TryGet(k, out var features) ? (key, features) : (key, null);
+    }
+
+    /// <summary>
+    /// Tiles <paramref name="image"/> on the calling thread, then runs the tiles through the vision graph under the
+    /// compute lock. Returns the features (kept in the image-feature cache under <paramref name="key"/>, when given) and
+    /// the time tiling took (the rest of the call is the vision encoder's).
+    /// </summary>
+    internal async Task<(ImageFeatures Features, TimeSpan Tiling)> EncodeAsync(DecodedImage image, DynamicTiler tiler, UInt128? key, CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
         var grid = tiler.Plan(image.Width, image.Height);
@@ -282,7 +312,9 @@ public sealed class InternVLModel : IDisposable
             var features = new float[grid.TileCount * Vision.FeaturesPerTile];
             await RunExclusiveAsync(() => Vision.Encode(pixels.AsMemory(0, pixelCount), grid.TileCount, features, cancellationToken), cancellationToken)
                 .ConfigureAwait(false);
-            return (new ImageFeatures(grid, Vision.TokensPerTile, Vision.HiddenSize, features), tiling);
+            var result = new ImageFeatures(grid, Vision.TokensPerTile, Vision.HiddenSize, features) { CacheKey = key };
+            if (key is { } k) ImageCache.Add(k, result);
+            return (result, tiling);
         }
         finally
         {
@@ -360,6 +392,7 @@ public sealed class InternVLModel : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            PrefixCache.Dispose();
             Vision.Dispose();
             Language.Dispose();
             Embeddings.Dispose();

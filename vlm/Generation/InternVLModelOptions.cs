@@ -28,6 +28,37 @@ public sealed record InternVLModelOptions
     public Precision ConversionPrecision { get; init; } = Precision.Fp32;
 
     /// <summary>
+    /// Most bytes of image features the model keeps for images seen again (keyed by the image's bytes and every setting
+    /// that changes its features; least recently used go first): a repeated image costs a hash and a lookup instead of
+    /// a decode, tiling and a vision pass. Default 256 MiB (a 13-tile image at InternVL2.5-1B's width takes 11.4 MiB);
+    /// 0 turns the cache off.
+    /// </summary>
+    public long ImageCacheBytes { get; init; } = DefaultImageCacheBytes;
+
+    /// <summary>
+    /// Most KV caches the model keeps after a generation for prefix reuse: a later request whose prompt starts with a
+    /// kept sequence (same tokens, same images) prefills only the rest, as a chat client resending its history does.
+    /// Default 4; 0 turns prefix reuse off.
+    /// </summary>
+    public int PromptCacheEntries { get; init; } = DefaultPromptCacheEntries;
+
+    /// <summary>
+    /// Most bytes of the kept KV caches, each counted at its capacity (prompt plus answer budget); least recently used go
+    /// first. Default 512 MiB (a 13-tile prompt with a 512-token answer budget takes about 100 MiB at InternVL2.5-1B's
+    /// shape; raise it for larger models); 0 turns prefix reuse off.
+    /// </summary>
+    public long PromptCacheBytes { get; init; } = DefaultPromptCacheBytes;
+
+    /// <summary>Default of <see cref="ImageCacheBytes"/>: 256 MiB.</summary>
+    public const long DefaultImageCacheBytes = 256L << 20;
+
+    /// <summary>Default of <see cref="PromptCacheEntries"/>: 4.</summary>
+    public const int DefaultPromptCacheEntries = 4;
+
+    /// <summary>Default of <see cref="PromptCacheBytes"/>: 512 MiB.</summary>
+    public const long DefaultPromptCacheBytes = 512L << 20;
+
+    /// <summary>
     /// When set, ONNX Runtime profiles every run of every graph, for performance investigations (profiling slows runs
     /// down). Each graph writes its own JSON trace (Chrome trace format, kernel times per node) named
     /// <c>{ProfilingPrefix}-{graph}_{date}_{time}_{ms}.json</c>, where graph is <c>vision</c>, <c>decoder</c> (the decode

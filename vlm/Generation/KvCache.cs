@@ -24,6 +24,8 @@ internal sealed class KvCache : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
+        KeyValueHeads = keyValueHeads;
+        HeadDim = headDim;
         _keys = new OrtValue[layers];
         _values = new OrtValue[layers];
         _inputs = new OrtValue[4 + 2 * layers];
@@ -55,6 +57,18 @@ internal sealed class KvCache : IDisposable
 
     /// <summary>Layers.</summary>
     public int Layers => _keys.Length;
+
+    /// <summary>Key/value heads per layer.</summary>
+    public int KeyValueHeads { get; }
+
+    /// <summary>Per-head width.</summary>
+    public int HeadDim { get; }
+
+    /// <summary>Bytes the key and value buffers take at full capacity.</summary>
+    public long Bytes => ByteSize(Layers, KeyValueHeads, HeadDim, Capacity);
+
+    /// <summary>Bytes of a cache of <paramref name="capacity"/> positions: keys and values, float32, every layer.</summary>
+    internal static long ByteSize(int layers, int keyValueHeads, int headDim, int capacity) => 2L * layers * keyValueHeads * headDim * capacity * sizeof(float);
 
     /// <summary>The attention mask of every step: ones for all positions up to the capacity (the graph takes a prefix).</summary>
     internal long[] AttentionMask => _mask ??= CreateMask(Capacity);
@@ -93,6 +107,45 @@ internal sealed class KvCache : IDisposable
 
     /// <summary>Records that a step wrote <paramref name="positions"/> more positions.</summary>
     internal void Advance(int positions) => Length += positions;
+
+    /// <summary>
+    /// Keeps only the first <paramref name="length"/> positions: the next step writes at position <paramref name="length"/>
+    /// (the graph reads no position past the attention mask's length, so what lies beyond needs no clearing).
+    /// </summary>
+    internal void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
+        Length = length;
+    }
+
+    /// <summary>
+    /// Copies the first <paramref name="length"/> positions of <paramref name="source"/> (same model, any capacity) into
+    /// this empty cache, head by head (each head's positions are contiguous in both buffers).
+    /// </summary>
+    internal void CopyPrefixFrom(KvCache source, int length)
+    {
+        if (source.Layers != Layers || source.KeyValueHeads != KeyValueHeads || source.HeadDim != HeadDim)
+            throw new ArgumentException("the cache belongs to another model", nameof(source));
+        if (Length != 0) throw new InvalidOperationException("the cache is not empty");
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, source.Length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Capacity);
+        int run = length * HeadDim, sourceStride = source.Capacity * HeadDim, stride = Capacity * HeadDim;
+        for (int layer = 0; layer < Layers; layer++)
+        {
+            CopyHeads(source._keys[layer], _keys[layer]);
+            CopyHeads(source._values[layer], _values[layer]);
+        }
+        Length = length;
+
+        void CopyHeads(OrtValue from, OrtValue to)
+        {
+            var sourceSpan = from.GetTensorMutableDataAsSpan<float>();
+            var span = to.GetTensorMutableDataAsSpan<float>();
+            for (int head = 0; head < KeyValueHeads; head++)
+                sourceSpan.Slice(head * sourceStride, run).CopyTo(span.Slice(head * stride, run));
+        }
+    }
 
     /// <inheritdoc />
     public void Dispose()

@@ -149,6 +149,7 @@ public sealed class ConversationTests(ConvertedTinyModel tiny)
         // Two 13-tile images make a 6.7k-token prompt; the token is cancelled the moment the stage starts, so the
         // cancellation lands inside that graph run (ONNX Runtime's terminate flag), not between steps.
         var image = ImageInput.FromFile(Path.Combine(TestPaths.Fixtures, "images", "wide_3000x200.png"));
+        Model.ImageCache.Clear(); // the vision stage runs only for an image not seen before
         var conversation = Model.StartConversation();
         using var cts = new CancellationTokenSource();
         var options = new GenerationOptions { MaxNewTokens = 1, StageStarted = s => { if (s == stage) cts.Cancel(); } };
