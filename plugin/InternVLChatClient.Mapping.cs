@@ -220,21 +220,22 @@ public sealed partial class InternVLChatClient
     }
 
     /// <summary>A numeric additional property: a number, a JSON number or a numeric string (invariant culture).</summary>
-    private static double? Number(ChatOptions? options, string key)
+    private static double? Number(ChatOptions? options, string key) =>
+        options?.AdditionalProperties is { } properties && properties.TryGetValue(key, out object? value) ? NumberValue(key, value) : null;
+
+    /// <summary>The value of the numeric additional property <paramref name="key"/> (null when absent), also for the remote client.</summary>
+    internal static double? NumberValue(string key, object? value) => value switch
     {
-        if (options?.AdditionalProperties is not { } properties || !properties.TryGetValue(key, out object? value) || value is null) return null;
-        return value switch
-        {
-            int i => i,
-            long l => l,
-            float f => f,
-            double d => d,
-            decimal m => (double)m,
-            JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
-            string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed) => parsed,
-            _ => throw new ArgumentException($"the additional property '{key}' must be a number, not {value.GetType().Name} '{value}'"),
-        };
-    }
+        null => null,
+        int i => i,
+        long l => l,
+        float f => f,
+        double d => d,
+        decimal m => (double)m,
+        JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
+        string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed) => parsed,
+        _ => throw new ArgumentException($"the additional property '{key}' must be a number, not {value.GetType().Name} '{value}'"),
+    };
 
     private static UsageDetails ToUsage(GenerationUsage usage) => new()
     {

@@ -76,12 +76,12 @@ internal static class BenchModelCommand
             return 0;
         }
         o.WriteLine($"{options.Shape} {options.Precision.Name()}, chat of 4 turns (3 about one 1024x768 photo, then a new photo), whole history sent each turn; {machine}");
-        o.WriteLine("  mode        turn  first token  prompt tokens (cached)  images (cached)  RSS");
+        o.WriteLine("  mode        turn  first token  prompt tokens (cached)  images (cached)  RSS       same tokens as caches off");
         foreach (var run in runs)
         {
             foreach (var t in run.Turns)
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {run.Mode,-10}  {t.Turn,4}  {t.TimeToFirstTokenMs,8:0} ms  {t.PromptTokens,6} ({t.CachedPromptTokens,5})           {t.Images} ({t.CachedImages})            {t.RssBytes >> 20} MiB"));
+                    $"  {run.Mode,-10}  {t.Turn,4}  {t.TimeToFirstTokenMs,8:0} ms  {t.PromptTokens,6} ({t.CachedPromptTokens,5})           {t.Images} ({t.CachedImages})            {t.RssBytes >> 20,5} MiB  {(t.SameTokensAsCachesOff is bool same ? (same ? "yes" : "NO") : "")}"));
             o.WriteLine($"  {run.Mode,-10}  peak RSS {run.PeakRssBytes >> 20} MiB");
         }
         return 0;

@@ -7,7 +7,7 @@ namespace InternVit.SK.Cli;
 
 /// <summary>One turn of <see cref="ChatBench"/>.</summary>
 internal sealed record ChatBenchTurn(int Turn, string Question, double TimeToFirstTokenMs, double FirstTextMs, double TotalMs, int PromptTokens, int CachedPromptTokens,
-    int Images, int CachedImages, double VisionMs, double PrefillMs, long RssBytes);
+    int Images, int CachedImages, double VisionMs, double PrefillMs, long RssBytes, bool? SameTokensAsCachesOff);
 
 /// <summary>The turns of <see cref="ChatBench"/> in one mode.</summary>
 internal sealed record ChatBenchRun(string Mode, IReadOnlyList<ChatBenchTurn> Turns, long PeakRssBytes);
@@ -18,7 +18,8 @@ internal sealed record ChatBenchRun(string Mode, IReadOnlyList<ChatBenchTurn> Tu
 /// new photo in the same chat; once with the model's caches off (every image encoded and every prompt prefilled in
 /// full, the behaviour before issue 23) and once with the default caches. Reports time to first token, the prompt tokens
 /// and images that came from a cache, and resident memory per turn. The model is <see cref="ModelBench"/>'s random-weight
-/// checkpoint at real shapes (speed does not depend on the weight values); answers are <c>GenTokens</c> long.
+/// checkpoint at real shapes (speed does not depend on the weight values); answers are <c>GenTokens</c> long. Each turn of
+/// the cached run also says whether its answer's token ids equal the uncached run's for that turn.
 /// </summary>
 internal sealed class ChatBench(ModelBenchOptions options, TextWriter log)
 {
@@ -36,6 +37,7 @@ internal sealed class ChatBench(ModelBenchOptions options, TextWriter log)
         string modelDir = bench.EnsureConvertedModel();
         byte[] photo = ModelBench.SyntheticJpeg(1024, 768, seed: 5), newPhoto = ModelBench.SyntheticJpeg(1024, 768, seed: 6);
         var runs = new List<ChatBenchRun>();
+        var uncachedAnswers = new List<IReadOnlyList<int>>();   // the caches-off run's token ids per turn, to compare the cached run's with
         foreach (var (mode, modelOptions) in new[]
         {
             ("caches off", new InternVLModelOptions { IntraOpThreads = options.Threads, ImageCacheBytes = 0, PromptCacheEntries = 0, PromptCacheBytes = 0 }),
@@ -58,9 +60,12 @@ internal sealed class ChatBench(ModelBenchOptions options, TextWriter log)
                 history.Add(new ChatMessage(ChatRole.Assistant, answer));
                 using var process = Process.GetCurrentProcess();
                 var t = new ChatBenchTurn(turn + 1, Questions[turn], result.Timings.TimeToFirstToken.TotalMilliseconds, firstTextMs, totalMs, result.Usage.PromptTokens, result.Usage.CachedPromptTokens,
-                    result.Usage.Images, result.Usage.CachedImages, result.Timings.Vision.TotalMilliseconds, result.Timings.Prefill.TotalMilliseconds, process.WorkingSet64);
+                    result.Usage.Images, result.Usage.CachedImages, result.Timings.Vision.TotalMilliseconds, result.Timings.Prefill.TotalMilliseconds, process.WorkingSet64,
+                    runs.Count == 0 ? null : result.TokenIds.SequenceEqual(uncachedAnswers[turn]));
+                if (runs.Count == 0) uncachedAnswers.Add(result.TokenIds);
                 log.WriteLine($"{mode}, turn {t.Turn}: first token {t.TimeToFirstTokenMs:0} ms (first text {t.FirstTextMs:0} ms); {t.CachedPromptTokens}/{t.PromptTokens} prompt tokens cached; " +
-                              $"{t.CachedImages}/{t.Images} images cached; vision {t.VisionMs:0} ms, prefill {t.PrefillMs:0} ms; RSS {t.RssBytes >> 20} MiB");
+                              $"{t.CachedImages}/{t.Images} images cached; vision {t.VisionMs:0} ms, prefill {t.PrefillMs:0} ms; RSS {t.RssBytes >> 20} MiB" +
+                              (t.SameTokensAsCachesOff is bool same ? $"; answer tokens {(same ? "equal" : "DIFFER from")} the caches-off run's" : ""));
                 turns.Add(t);
             }
             using var self = Process.GetCurrentProcess();

@@ -275,7 +275,7 @@ public sealed class InternVLRemoteChatClient : IChatClient
             switch (key)
             {
                 case InternVLChatClient.MaxTilesProperty:
-                    int? requested = (int?)Number(key, value);
+                    int? requested = (int?)InternVLChatClient.NumberValue(key, value);
                     if (maxTiles is not null && requested is not null && requested != maxTiles)
                         throw new NotSupportedException($"the images ask for {maxTiles} tiles and the request for {requested}: a remote engine takes one tile limit per request");
                     maxTiles ??= requested;
@@ -291,7 +291,7 @@ public sealed class InternVLRemoteChatClient : IChatClient
                     };
                     break;
                 case InternVLChatClient.RepetitionPenaltyProperty:
-                    repetitionPenalty = Number(key, value);
+                    repetitionPenalty = InternVLChatClient.NumberValue(key, value);
                     break;
                 default:
                     throw new NotSupportedException($"the additional property '{key}' cannot be sent to a remote backend; supported: {InternVLChatClient.MaxTilesProperty}, {InternVLChatClient.SkipSpecialTokensProperty}, {InternVLChatClient.RepetitionPenaltyProperty}");
@@ -322,7 +322,7 @@ public sealed class InternVLRemoteChatClient : IChatClient
         foreach (var message in messages)
             foreach (var content in message.Contents)
                 if (content.AdditionalProperties is { } properties && properties.TryGetValue(InternVLChatClient.MaxTilesProperty, out object? value)
-                    && Number(InternVLChatClient.MaxTilesProperty, value) is double tiles)
+                    && InternVLChatClient.NumberValue(InternVLChatClient.MaxTilesProperty, value) is double tiles)
                 {
                     if (limit is not null && limit != (int)tiles)
                         throw new NotSupportedException($"the images ask for different tile limits ({limit} and {tiles}): a remote engine takes one tile limit per request");
@@ -330,19 +330,6 @@ public sealed class InternVLRemoteChatClient : IChatClient
                 }
         return limit;
     }
-
-    private static double? Number(string key, object? value) => value switch
-    {
-        null => null,
-        int i => i,
-        long l => l,
-        float f => f,
-        double d => d,
-        decimal m => (double)m,
-        JsonElement { ValueKind: JsonValueKind.Number } e => e.GetDouble(),
-        string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed) => parsed,
-        _ => throw new ArgumentException($"the additional property '{key}' must be a number, not {value.GetType().Name} '{value}'"),
-    };
 
     private async Task CheckHealthAsync(CancellationToken stopping)
     {
