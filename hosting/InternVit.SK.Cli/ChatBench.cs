@@ -40,7 +40,7 @@ internal sealed class ChatBench(ModelBenchOptions options, TextWriter log)
         var uncachedAnswers = new List<IReadOnlyList<int>>();   // the caches-off run's token ids per turn, to compare the cached run's with
         foreach (var (mode, modelOptions) in new[]
         {
-            ("caches off", new InternVLModelOptions { IntraOpThreads = options.Threads, ImageCacheBytes = 0, PromptCacheEntries = 0, PromptCacheBytes = 0 }),
+            ("caches off", ModelBench.Uncached(options.Threads)),
             ("caches on", new InternVLModelOptions { IntraOpThreads = options.Threads }),
         })
         {
