@@ -110,8 +110,17 @@ public sealed class OrtErrorTests : IDisposable
     {
         using var session = LongSession();
         using var x = TestTensors.Of(Reference.RandomFloats(512 * 512, 22), 512, 512);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        using var cts = new CancellationTokenSource();
+        // Cancelled from a thread of its own: a CancellationTokenSource timer fires on the thread pool, which the suite's
+        // parallel tests can starve for longer than the run lasts (seen once in CI: the run finished uncancelled).
+        var canceller = new Thread(() =>
+        {
+            Thread.Sleep(300);
+            cts.Cancel();
+        }) { IsBackground = true };
+        canceller.Start();
         var e = Assert.Throws<OperationCanceledException>(() => session.Run([("x", x)], ["y"], cts.Token));
+        canceller.Join();
         Assert.Equal(cts.Token, e.CancellationToken);
         Assert.Contains("terminate", Assert.IsType<OrtException>(e.InnerException).NativeMessage);
         AssertStillWorks();
