@@ -7,7 +7,7 @@ namespace InternVit.SK.Hosting;
 /// Settings of a hosted InternVL model (bind from configuration, e.g. the <c>InternVL</c> section, or set in code).
 /// Validated when the host starts; every problem is reported with the setting's name.
 /// </summary>
-public sealed class InternVLOptions
+public sealed class InternVLOptions : Plugin.ImageAccessSettings
 {
     /// <summary>
     /// Who answers: <c>local</c> (default), the model at <see cref="ModelPath"/> in this process; or <c>openai</c>, the
@@ -63,24 +63,6 @@ public sealed class InternVLOptions
 
     /// <summary>Requests that may wait for a generation slot; beyond that the server answers 429.</summary>
     public int MaxQueuedRequests { get; set; } = 32;
-
-    /// <summary>Folders whose images tools and <c>file:</c> URIs may read. Empty: no local files.</summary>
-    public List<string> AllowedImageRoots { get; set; } = [];
-
-    /// <summary>Whether http(s) image URLs may be fetched (only from <see cref="AllowedImageHosts"/>).</summary>
-    public bool AllowRemoteImages { get; set; }
-
-    /// <summary>Host names http(s) images may come from, when <see cref="AllowRemoteImages"/> is on.</summary>
-    public List<string> AllowedImageHosts { get; set; } = [];
-
-    /// <summary>Whether remote images may come over plain http (https only by default).</summary>
-    public bool AllowPlainHttp { get; set; }
-
-    /// <summary>Largest image accepted, in bytes (also the limit of a data: URI's payload).</summary>
-    public long MaxImageBytes { get; set; } = 20L << 20;
-
-    /// <summary>Time limit for fetching one remote image.</summary>
-    public TimeSpan ImageFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Most images in one request, its history included.</summary>
     public int MaxImagesPerRequest { get; set; } = 16;
@@ -147,11 +129,7 @@ internal sealed class InternVLOptionsValidator : IValidateOptions<InternVLOption
         if (o.PromptCacheMiB < 0) problems.Add($"PromptCacheMiB must be 0 (off) or more, not {o.PromptCacheMiB}");
         if (o.MaxConcurrentGenerations < 1) problems.Add($"MaxConcurrentGenerations must be at least 1, not {o.MaxConcurrentGenerations}");
         if (o.MaxQueuedRequests < 0) problems.Add($"MaxQueuedRequests must be 0 or more, not {o.MaxQueuedRequests}");
-        foreach (string root in o.AllowedImageRoots)
-            if (!Directory.Exists(root)) problems.Add($"AllowedImageRoots entry '{root}' is not an existing folder");
-        if (o.AllowRemoteImages && o.AllowedImageHosts.Count == 0) problems.Add("AllowRemoteImages is on but AllowedImageHosts is empty; name the hosts images may come from");
-        if (o.MaxImageBytes < 1) problems.Add($"MaxImageBytes must be positive, not {o.MaxImageBytes}");
-        if (o.ImageFetchTimeout <= TimeSpan.Zero) problems.Add($"ImageFetchTimeout must be positive, not {o.ImageFetchTimeout}");
+        o.AddImageAccessProblems(problems);
         if (o.MaxImagesPerRequest < 1) problems.Add($"MaxImagesPerRequest must be at least 1, not {o.MaxImagesPerRequest}");
         if (o.ApiKey is not null && o.ApiKey.Trim().Length == 0) problems.Add("ApiKey is blank; leave it unset for no key, or set a real key");
         if (o.MaxRequestBytes < 1024) problems.Add($"MaxRequestBytes must be at least 1024, not {o.MaxRequestBytes}");

@@ -67,7 +67,7 @@ public static class InternVLServiceCollectionExtensions
                 model.Directory, clock.ElapsedMilliseconds, model.Template.Name, model.ContextWindow, model.ExecutionProvider);
             return model;
         });
-        services.TryAddSingleton(provider => ImageSourceOptionsFrom(provider.GetRequiredService<IOptions<InternVLOptions>>().Value));
+        services.TryAddSingleton(provider => provider.GetRequiredService<IOptions<InternVLOptions>>().Value.ToImageSources());
         services.TryAddSingleton(provider =>
         {
             var o = provider.GetRequiredService<IOptions<InternVLOptions>>().Value;
@@ -113,16 +113,6 @@ public static class InternVLServiceCollectionExtensions
         services.AddHostedService<ModelWarmUp>();
         return services;
     }
-
-    internal static ImageSourceOptions ImageSourceOptionsFrom(InternVLOptions o) => new()
-    {
-        AllowedRoots = o.AllowedImageRoots.ToArray(),
-        MaxImageBytes = o.MaxImageBytes,
-        AllowUrls = o.AllowRemoteImages,
-        AllowedHosts = o.AllowedImageHosts.ToArray(),
-        AllowPlainHttp = o.AllowPlainHttp,
-        DownloadTimeout = o.ImageFetchTimeout,
-    };
 
     internal static string ModelId(InternVLOptions o) =>
         o.ModelId ?? Path.GetFileName(Path.GetFullPath(o.ModelPath).TrimEnd(Path.DirectorySeparatorChar));

@@ -10,7 +10,7 @@ namespace InternVit.SK.SemanticKernel;
 /// <c>AddInternVLChatCompletion</c>) or bind them from configuration (same names as the hosting package's
 /// <c>InternVL</c> section). Checked when registered; every problem is reported with the setting's name.
 /// </summary>
-public sealed class InternVLKernelOptions
+public sealed class InternVLKernelOptions : ImageAccessSettings
 {
     /// <summary>A converted model folder, or an original InternVL checkpoint (converted once into <see cref="CacheDirectory"/>). Required unless a loaded model is given.</summary>
     public string ModelPath { get; set; } = "";
@@ -33,24 +33,6 @@ public sealed class InternVLKernelOptions
     /// <summary>Most tokens a chat answer has when the request sets no <c>max_tokens</c>, and most tokens one vision tool call generates (default 512).</summary>
     public int MaxOutputTokens { get; set; } = 512;
 
-    /// <summary>Folders whose images the vision tools (paths) and the chat service (<c>file:</c> URIs) may read. Empty: no local files.</summary>
-    public List<string> AllowedImageRoots { get; set; } = [];
-
-    /// <summary>Whether the vision tools may download http(s) image URLs (only from <see cref="AllowedImageHosts"/>).</summary>
-    public bool AllowRemoteImages { get; set; }
-
-    /// <summary>Host names (or <c>*.example.com</c>) images may be downloaded from, when <see cref="AllowRemoteImages"/> is on.</summary>
-    public List<string> AllowedImageHosts { get; set; } = [];
-
-    /// <summary>Whether remote images may come over plain http (https only by default).</summary>
-    public bool AllowPlainHttp { get; set; }
-
-    /// <summary>Largest image accepted, in bytes, whatever its source (default 20 MiB).</summary>
-    public long MaxImageBytes { get; set; } = 20L << 20;
-
-    /// <summary>Time limit for downloading one remote image (default 10 s).</summary>
-    public TimeSpan ImageFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
-
     /// <summary>Most pages <c>answer_document_question</c> accepts (default 8).</summary>
     public int MaxPages { get; set; } = 8;
 
@@ -64,14 +46,7 @@ public sealed class InternVLKernelOptions
         if (MaxTiles is < 1 or > Imaging.Tiling.TilingOptions.MaxSupportedTiles)
             problems.Add($"MaxTiles must be between 1 and {Imaging.Tiling.TilingOptions.MaxSupportedTiles}, not {MaxTiles}");
         if (MaxOutputTokens < 1) problems.Add($"MaxOutputTokens must be at least 1, not {MaxOutputTokens}");
-        if (AllowedImageRoots is null) problems.Add("AllowedImageRoots must not be null");
-        else
-            foreach (string root in AllowedImageRoots)
-                if (!Directory.Exists(root)) problems.Add($"AllowedImageRoots entry '{root}' is not an existing folder");
-        if (AllowedImageHosts is null) problems.Add("AllowedImageHosts must not be null");
-        else if (AllowRemoteImages && AllowedImageHosts.Count == 0) problems.Add("AllowRemoteImages is on but AllowedImageHosts is empty; name the hosts images may come from");
-        if (MaxImageBytes < 1) problems.Add($"MaxImageBytes must be positive, not {MaxImageBytes}");
-        if (ImageFetchTimeout <= TimeSpan.Zero) problems.Add($"ImageFetchTimeout must be positive, not {ImageFetchTimeout}");
+        AddImageAccessProblems(problems);
         if (MaxPages < 1) problems.Add($"MaxPages must be at least 1, not {MaxPages}");
         if (problems.Count > 0) throw new ArgumentException("InternVL: " + string.Join("; ", problems));
     }
@@ -82,16 +57,6 @@ public sealed class InternVLKernelOptions
         ExecutionProvider = ExecutionProvider,
         IntraOpThreads = Threads,
         MaxTiles = MaxTiles,
-    };
-
-    internal ImageSourceOptions ToImageSources() => new()
-    {
-        AllowedRoots = AllowedImageRoots.ToArray(),
-        MaxImageBytes = MaxImageBytes,
-        AllowUrls = AllowRemoteImages,
-        AllowedHosts = AllowedImageHosts.ToArray(),
-        AllowPlainHttp = AllowPlainHttp,
-        DownloadTimeout = ImageFetchTimeout,
     };
 
     internal InternVLChatClientOptions ToChatClientOptions() => new()
