@@ -25,8 +25,12 @@ public abstract class ImageAccessSettings
     /// <summary>Time limit for downloading one remote image (default 10 s).</summary>
     public TimeSpan ImageFetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Adds a line naming the setting for every image-access setting that is out of range.</summary>
-    internal void AddImageAccessProblems(List<string> problems)
+    /// <summary>
+    /// Adds a line naming the setting for every image-access setting that is out of range (for the deriving options'
+    /// own validation, which reports every problem at once).
+    /// </summary>
+    /// <param name="problems">The list the deriving options collect their problems in.</param>
+    protected internal void AddImageAccessProblems(List<string> problems)
     {
         if (AllowedImageRoots is null) problems.Add("AllowedImageRoots must not be null");
         else
@@ -38,8 +42,8 @@ public abstract class ImageAccessSettings
         if (ImageFetchTimeout <= TimeSpan.Zero) problems.Add($"ImageFetchTimeout must be positive, not {ImageFetchTimeout}");
     }
 
-    /// <summary>The <see cref="ImageSourceOptions"/> these settings describe.</summary>
-    internal ImageSourceOptions ToImageSources() => new()
+    /// <summary>The <see cref="ImageSourceOptions"/> these settings describe (what the deriving options hand to the image readers).</summary>
+    protected internal ImageSourceOptions ToImageSources() => new()
     {
         AllowedRoots = AllowedImageRoots.ToArray(),
         MaxImageBytes = MaxImageBytes,
