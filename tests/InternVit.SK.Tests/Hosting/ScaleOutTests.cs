@@ -117,6 +117,13 @@ public sealed class ScaleOutTests(ConvertedTinyModel tiny, ITestOutputHelper out
         int port = ServerProcess.FreePort(); // nothing listens there
         await using var gateway = await StartGatewayAsync(tiny.Directory, [new Uri($"http://127.0.0.1:{port}/v1")], o => o.BackendMaxRetries = 1);
         using var http = new HttpClient { BaseAddress = gateway.Address, Timeout = TimeSpan.FromSeconds(30) };
+        // An engine counts as healthy until its first health check says otherwise (requests may go to it at once); that
+        // check runs in the background as the gateway starts, so wait for it (seen in CI: /health still 200 after 126 ms).
+        await WaitUntilAsync(async () =>
+        {
+            using var first = await http.GetAsync("health");
+            return first.StatusCode != HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(10), "the gateway's first health check of the engine");
         using var health = await http.GetAsync("health");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
         var state = JsonNode.Parse(await health.Content.ReadAsStringAsync())!;
