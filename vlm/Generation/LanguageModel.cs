@@ -21,6 +21,7 @@ internal sealed class LanguageModel : IDisposable
     {
         _session = session;
         _prefill = prefill;
+        PrefillChunk = (prefill ?? session).ExecutionProvider == OrtExecutionProvider.Cpu ? CpuPrefillChunk : 0;
         Layers = decoder.Layers;
         HiddenSize = decoder.HiddenSize;
         KeyValueHeads = decoder.KeyValueHeads;
@@ -89,8 +90,22 @@ internal sealed class LanguageModel : IDisposable
     }
 
     /// <summary>
+    /// Most positions one run of the graph takes on the CPU; a longer block runs as consecutive chunks, each after the
+    /// positions the previous ones wrote into the cache. ONNX Runtime's CPU GroupQueryAttention holds its scores in a
+    /// buffer of heads × positions × cache capacity floats: 0.7 GB for a 3.5k-token prompt (a 12 + 1 tile photo) at the
+    /// InternVL2.5-1B shape, 2.8 GB for 7k, on top of the model. Chunks bound it to heads × 512 × capacity; the
+    /// integer GEMMs keep their large-M speed at 512 rows (measured in docs/performance.md: the same prefill time at
+    /// 3.5k tokens, peak RSS 2065 → 1658 MiB). Other providers take the block in one run.
+    /// </summary>
+    internal const int CpuPrefillChunk = 512;
+
+    /// <summary>Most positions per graph run (<see cref="CpuPrefillChunk"/> on the CPU, unbounded elsewhere); tests set a small one.</summary>
+    internal int PrefillChunk { get; set; }
+
+    /// <summary>
     /// As <see cref="Forward(ReadOnlyMemory{float}, KvCache, int, CancellationToken)"/>, writing the logits into
-    /// <paramref name="logits"/> ([kept, VocabSize]), which ORT fills in place.
+    /// <paramref name="logits"/> ([kept, VocabSize]), which ORT fills in place. A block longer than
+    /// <see cref="PrefillChunk"/> runs in chunks; if a later chunk fails, the cache keeps the positions of the chunks before it.
     /// </summary>
     /// <exception cref="InvalidOperationException">The cache cannot hold the new positions.</exception>
     public void Forward(ReadOnlyMemory<float> inputsEmbeds, KvCache cache, Memory<float> logits, int logitsToKeep = 1, CancellationToken cancellationToken = default)
@@ -104,9 +119,36 @@ internal sealed class LanguageModel : IDisposable
         int kept = logitsToKeep == 0 ? sequence : logitsToKeep;
         if (logits.Length != kept * VocabSize)
             throw new ArgumentException($"{kept} kept positions need {kept * VocabSize} logits, the destination holds {logits.Length}", nameof(logits));
-        int past = cache.Length, total = past + sequence;
-        if (total > cache.Capacity)
-            throw new InvalidOperationException($"the KV cache is full: {past} positions held + {sequence} new > capacity {cache.Capacity}; create a larger cache (up to the context window {ContextWindow}) or truncate it");
+        if (cache.Length + sequence > cache.Capacity)
+            throw new InvalidOperationException($"the KV cache is full: {cache.Length} positions held + {sequence} new > capacity {cache.Capacity}; create a larger cache (up to the context window {ContextWindow}) or truncate it");
+
+        // Equal chunks (a 513-position block runs as 257 + 256, not 512 + 1), all on the graph the whole block calls for.
+        int chunks = PrefillChunk > 0 ? (sequence + PrefillChunk - 1) / PrefillChunk : 1;
+        int chunk = (sequence + chunks - 1) / chunks, firstKept = sequence - kept;
+        var session = sequence > 1 && _prefill is not null ? _prefill : _session;
+        float[]? discarded = null; // the one logits row a chunk before the kept positions must still produce
+        try
+        {
+            for (int start = 0; start < sequence; start += chunk)
+            {
+                int end = Math.Min(start + chunk, sequence);
+                int keep = Math.Clamp(end - firstKept, 0, end - start);   // the kept positions are the block's last ones
+                var chunkLogits = keep > 0
+                    ? logits.Slice((end - keep - firstKept) * VocabSize, keep * VocabSize)
+                    : (discarded ??= System.Buffers.ArrayPool<float>.Shared.Rent(VocabSize)).AsMemory(0, VocabSize);
+                Run(session, inputsEmbeds[(start * HiddenSize)..(end * HiddenSize)], cache, chunkLogits, Math.Max(keep, 1), releaseScratch: end == sequence && sequence > 1, cancellationToken);
+            }
+        }
+        finally
+        {
+            if (discarded is not null) System.Buffers.ArrayPool<float>.Shared.Return(discarded);
+        }
+    }
+
+    /// <summary>One run of the graph: <paramref name="inputsEmbeds"/> after the cached positions, the last <paramref name="kept"/> logits rows.</summary>
+    private void Run(OrtSession session, ReadOnlyMemory<float> inputsEmbeds, KvCache cache, Memory<float> logits, int kept, bool releaseScratch, CancellationToken cancellationToken)
+    {
+        int sequence = inputsEmbeds.Length / HiddenSize, total = cache.Length + sequence;
 
         // The mask, the position ids, logits_to_keep and the value slots (with the KV buffers bound in and out, so
         // GroupQueryAttention writes the new positions in place) come from the cache: a decode step allocates only the
@@ -116,7 +158,7 @@ internal sealed class LanguageModel : IDisposable
         using var embeds = OrtValue.CreateTensorValueFromMemory(memory, System.Runtime.InteropServices.MemoryMarshal.AsMemory(inputsEmbeds), [1, sequence, HiddenSize]);
         using var mask = OrtValue.CreateTensorValueFromMemory(memory, cache.AttentionMask.AsMemory(0, total), [1, total]);
         using var positions = OrtValue.CreateTensorValueFromMemory(memory, cache.PositionsFor(sequence), [1, sequence]);
-        using var keep = OrtValue.CreateTensorValueFromMemory(memory, cache.LogitsToKeep(logitsToKeep), [1]);
+        using var keep = OrtValue.CreateTensorValueFromMemory(memory, cache.LogitsToKeep(kept), [1]);
         using var logitsValue = OrtValue.CreateTensorValueFromMemory(memory, logits, [1, kept, VocabSize]);
         inputs[0] = embeds;
         inputs[1] = mask;
@@ -125,8 +167,8 @@ internal sealed class LanguageModel : IDisposable
         outputs[0] = logitsValue;
         try
         {
-            // A prompt's intermediate tensors are large (positions × MLP width); their arena memory goes back after the run.
-            (sequence > 1 && _prefill is not null ? _prefill : _session).Run(_inputNames, inputs, _outputNames, outputs, releaseScratch: sequence > 1, cancellationToken);
+            // A prompt's intermediate tensors are large (positions × MLP width); their arena memory goes back after its last chunk.
+            session.Run(_inputNames, inputs, _outputNames, outputs, releaseScratch, cancellationToken);
         }
         finally
         {
