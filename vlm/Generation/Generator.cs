@@ -80,9 +80,10 @@ internal sealed class Generator(Conversation conversation, string question, IRea
                     continue;
                 }
                 var start = clock.Elapsed;
-                var (features, tiling) = await _model.EncodeAsync(image, tiler, key, cancellationToken).ConfigureAwait(false);
+                var (features, tiling, cached) = await _model.EncodeAsync(image, tiler, key, cancellationToken).ConfigureAwait(false);
                 preprocess += tiling;
-                vision += clock.Elapsed - start - tiling;
+                vision += clock.Elapsed - start - tiling; // when another request encoded it meanwhile, the wait for its features
+                if (cached) cachedImages++;
                 conversation.Remember(input, features);
             }
             DisposeOwned(pending);

@@ -296,10 +296,13 @@ public sealed class InternVLModel : IDisposable
 
     /// <summary>
     /// Tiles <paramref name="image"/> on the calling thread, then runs the tiles through the vision graph under the
-    /// compute lock. Returns the features (kept in the image-feature cache under <paramref name="key"/>, when given) and
-    /// the time tiling took (the rest of the call is the vision encoder's).
+    /// compute lock. Returns the features (kept in the image-feature cache under <paramref name="key"/>, when given), the
+    /// time tiling took (the rest of the call is the vision encoder's) and whether the features came from the cache
+    /// after all: requests that bring the same new image at once wait for the lock, and the first to hold it encodes it
+    /// for all of them.
     /// </summary>
-    internal async Task<(ImageFeatures Features, TimeSpan Tiling)> EncodeAsync(DecodedImage image, DynamicTiler tiler, UInt128? key, CancellationToken cancellationToken)
+    internal async Task<(ImageFeatures Features, TimeSpan Tiling, bool Cached)> EncodeAsync(DecodedImage image, DynamicTiler tiler, UInt128? key,
+        CancellationToken cancellationToken)
     {
         long start = Stopwatch.GetTimestamp();
         var grid = tiler.Plan(image.Width, image.Height);
@@ -309,12 +312,16 @@ public sealed class InternVLModel : IDisposable
         {
             tiler.Tile(image, pixels.AsSpan(0, pixelCount), cancellationToken);
             var tiling = Stopwatch.GetElapsedTime(start);
-            var features = new float[grid.TileCount * Vision.FeaturesPerTile];
-            await RunExclusiveAsync(() => Vision.Encode(pixels.AsMemory(0, pixelCount), grid.TileCount, features, cancellationToken), cancellationToken)
-                .ConfigureAwait(false);
-            var result = new ImageFeatures(grid, Vision.TokensPerTile, Vision.HiddenSize, features) { CacheKey = key };
-            if (key is { } k) ImageCache.Add(k, result);
-            return (result, tiling);
+            var (features, cached) = await RunExclusiveAsync(() =>
+            {
+                if (key is { } k && ImageCache.TryGet(k, out var encoded)) return (encoded, true);
+                var values = new float[grid.TileCount * Vision.FeaturesPerTile];
+                Vision.Encode(pixels.AsMemory(0, pixelCount), grid.TileCount, values, cancellationToken);
+                var result = new ImageFeatures(grid, Vision.TokensPerTile, Vision.HiddenSize, values) { CacheKey = key };
+                if (key is { } added) ImageCache.Add(added, result); // under the lock: a request waiting for it finds the features
+                return (result, false);
+            }, cancellationToken).ConfigureAwait(false);
+            return (features, tiling, cached);
         }
         finally
         {

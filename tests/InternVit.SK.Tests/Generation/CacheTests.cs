@@ -59,6 +59,31 @@ public sealed class CacheTests(ConvertedTinyModel tiny, ITestOutputHelper output
     }
 
     [Fact]
+    public async Task Requests_that_bring_the_same_new_image_at_once_encode_it_once()
+    {
+        using var model = InternVLModel.Open(tiny.Directory);
+        byte[] bytes = await File.ReadAllBytesAsync(ImagePath("table_1600x900"));
+        var (question, _, expected, _) = GenerationGoldenTests.Case("one_image");
+        var options = new GenerationOptions { MaxNewTokens = expected.Length };
+
+        // Four clients with their own copy of the bytes, started together: all miss the cache before the vision stage.
+        using var start = new Barrier(4);
+        var requests = new Task<GenerationResult>[4];
+        for (int i = 0; i < requests.Length; i++)
+            requests[i] = Task.Run(() =>
+            {
+                var image = ImageInput.FromBytes(bytes.ToArray());
+                start.SignalAndWait();
+                return model.StartConversation().GenerateAsync(question, [image], options);
+            });
+        var results = await Task.WhenAll(requests);
+
+        foreach (var result in results) Assert.Equal(expected, result.TokenIds);
+        Assert.Equal(requests.Length - 1, results.Sum(r => r.Usage.CachedImages));
+        Assert.Equal(1, model.ImageCache.Count);
+    }
+
+    [Fact]
     public void The_feature_key_covers_the_content_and_every_option_that_changes_the_features()
     {
         byte[] bytes = File.ReadAllBytes(ImagePath("table_1600x900"));
