@@ -94,8 +94,8 @@ internal sealed class LanguageModel : IDisposable
     /// positions the previous ones wrote into the cache. ONNX Runtime's CPU GroupQueryAttention holds its scores in a
     /// buffer of heads × positions × cache capacity floats: 0.7 GB for a 3.5k-token prompt (a 12 + 1 tile photo) at the
     /// InternVL2.5-1B shape, 2.8 GB for 7k, on top of the model. Chunks bound it to heads × 512 × capacity; the
-    /// integer GEMMs keep their large-M speed at 512 rows (measured in docs/performance.md: the same prefill time at
-    /// 3.5k tokens, peak RSS 2065 → 1658 MiB). Other providers take the block in one run.
+    /// integer GEMMs keep their large-M speed at 512 rows (docs/performance.md: the same prefill time at 3.5k tokens,
+    /// peak RSS 2065 → 1658 MiB; 9 % slower at 7k, peak 2621 → 1806 MiB). Other providers take the block in one run.
     /// </summary>
     internal const int CpuPrefillChunk = 512;
 
