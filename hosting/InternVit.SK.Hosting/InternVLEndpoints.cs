@@ -96,14 +96,31 @@ public static class InternVLEndpoints
     }
 
     /// <summary>
-    /// <c>GET /health</c> (no API key, as vLLM's): 200 <c>{"status": "ok"}</c> when requests can be answered; over remote
-    /// engines 200 with <c>"degraded"</c> while some are down, 503 <c>"unavailable"</c> when none is up, with the counts
-    /// (the engines' details are under <c>/v1/models</c>, behind the key).
+    /// <c>GET /health</c> (no API key, as vLLM's): 200 <c>{"status": "ok"}</c> when requests can be answered, for a local
+    /// model with what its caches hold against their bounds (<c>caches.image</c>: entries, bytes, max_bytes;
+    /// <c>caches.prompt</c>: entries, bytes, max_entries, max_bytes); over remote engines 200 with <c>"degraded"</c> while
+    /// some are down, 503 <c>"unavailable"</c> when none is up, with the counts (the engines' details are under
+    /// <c>/v1/models</c>, behind the key).
     /// </summary>
     private static IResult Health(IChatClient client)
     {
         if (client.GetService<Plugin.InternVLRemoteChatClient>() is not { } remote)
-            return Results.Json(new JsonObject { ["status"] = "ok", ["backend"] = "local" });
+        {
+            var local = new JsonObject { ["status"] = "ok", ["backend"] = "local" };
+            if (client.GetService<Generation.InternVLModel>() is { } model)
+            {
+                var caches = model.CacheUsage;
+                local["caches"] = new JsonObject
+                {
+                    ["image"] = new JsonObject { ["entries"] = caches.Images, ["bytes"] = caches.ImageBytes, ["max_bytes"] = caches.ImageMaxBytes },
+                    ["prompt"] = new JsonObject
+                    {
+                        ["entries"] = caches.Prompts, ["bytes"] = caches.PromptBytes, ["max_entries"] = caches.PromptMaxEntries, ["max_bytes"] = caches.PromptMaxBytes,
+                    },
+                };
+            }
+            return Results.Json(local);
+        }
         var status = remote.Status;
         int healthy = status.Count(b => b.Healthy && b.Circuit != "open");
         string state = healthy == status.Count ? "ok" : healthy > 0 ? "degraded" : "unavailable";

@@ -17,7 +17,8 @@ public static class InternVLServer
 
     /// <summary>
     /// The HTTP server: Kestrel on <paramref name="urls"/> with the request-size limit, the API key check, the
-    /// OpenAI-compatible API and the chat page. Start it with <c>RunAsync</c> / <c>StartAsync</c>.
+    /// OpenAI-compatible API and the chat page, and the idle trim of the GC's empty memory (see <c>IdleMemoryTrim</c>).
+    /// Start it with <c>RunAsync</c> / <c>StartAsync</c>.
     /// </summary>
     public static WebApplication BuildHttpServer(Action<InternVLOptions> configure, string urls = DefaultUrls, Action<ILoggingBuilder>? logging = null)
     {
@@ -28,6 +29,7 @@ public static class InternVLServer
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = probe.MaxRequestBytes);
         logging?.Invoke(builder.Logging);
         builder.Services.AddInternVL(configure);
+        builder.Services.AddHostedService<IdleMemoryTrim>();
         var app = builder.Build();
         app.UseInternVL();
         app.MapInternVL();
@@ -45,6 +47,7 @@ public static class InternVLServer
         builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
         logging?.Invoke(builder.Logging);
         builder.Services.AddInternVL(configure);
+        builder.Services.AddHostedService<IdleMemoryTrim>();
         builder.Services.AddMcpServer(server => server.ServerInfo = new ModelContextProtocol.Protocol.Implementation
         {
             Name = "internvit-sk",

@@ -89,12 +89,10 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             DisposeOwned(pending);
             pending.Clear();
 
-            // 4. Embeddings, with image features in place of the <IMG_CONTEXT> rows, in image order.
-            float[] embeds = await _model.RunExclusiveAsync(() => Embed(ids, allImages), cancellationToken).ConfigureAwait(false);
-
-            // 5. Prefill (what a kept KV cache does not already hold), then decode token by token.
+            // 4. Prefill (what a kept KV cache does not already hold: embeddings, with image features in place of the
+            // <IMG_CONTEXT> rows), then decode token by token.
             var usage = new GenerationUsage(ids.Count, prompt.ImageTokenCount, 0) { CachedImages = cachedImages, Images = allImages.Count };
-            await foreach (var update in DecodeAsync(embeds, ids, Sequence(ids, allImages), usage, maxNewTokens, clock, preprocess, vision, cancellationToken).ConfigureAwait(false))
+            await foreach (var update in DecodeAsync(ids, allImages, Sequence(ids, allImages), usage, maxNewTokens, clock, preprocess, vision, cancellationToken).ConfigureAwait(false))
                 yield return update;
         }
         finally
@@ -117,7 +115,7 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         return new PromptSequence([.. ids], keyed);
     }
 
-    private async IAsyncEnumerable<GenerationUpdate> DecodeAsync(float[] embeds, List<int> ids, PromptSequence? sequence, GenerationUsage usage, int maxNewTokens,
+    private async IAsyncEnumerable<GenerationUpdate> DecodeAsync(List<int> ids, List<ImageInput> allImages, PromptSequence? sequence, GenerationUsage usage, int maxNewTokens,
         Stopwatch clock, TimeSpan preprocess, TimeSpan vision, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var language = _model.Language;
@@ -128,19 +126,32 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             : _model.PrefixCache.Acquire(sequence, Math.Min(_model.ContextWindow, (capacity + 255) / 256 * 256), language);
         int cachedTokens = cache.Length;
         var generated = new List<int>();
+        // The per-request buffers of the prompt's rows and of one position's logits come from the request pools: at the
+        // 1B shape a 13-tile prompt's rows are 12.7 MB and the logits 0.6 MB, which as new arrays were large-object-heap
+        // garbage on every request.
+        int hidden = language.HiddenSize, newRows = promptTokens - cachedTokens;
+        float[]? embedsBuffer = IO.RequestBuffers.Floats.Rent(newRows * hidden);
+        float[] logitsBuffer = IO.RequestBuffers.Floats.Rent(language.VocabSize);
+        var logits = logitsBuffer.AsMemory(0, language.VocabSize);
         try
         {
             var sampler = Sampler.Create(options.Sampling);
             var detokenizer = _model.Tokenizer.CreateStreamingDetokenizer(options.SkipSpecialTokens);
             var stops = new StopSequenceMatcher(options.StopSequences);
             var text = new System.Text.StringBuilder();
-            var step = new float[language.HiddenSize];
-            var logits = new float[language.VocabSize];
+            var step = new float[hidden];
 
             options.StageStarted?.Invoke("prefill");
             var prefillStart = clock.Elapsed;
-            await _model.RunExclusiveAsync(() => language.Forward(embeds.AsMemory(cachedTokens * language.HiddenSize), cache, logits, 1, cancellationToken),
-                cancellationToken).ConfigureAwait(false);
+            var embeds = embedsBuffer.AsMemory(0, newRows * hidden);
+            await _model.RunExclusiveAsync(() =>
+            {
+                Embed(ids, allImages, cachedTokens, embeds.Span);
+                language.Forward(embeds, cache, logits, 1, cancellationToken);
+                return true;
+            }, cancellationToken).ConfigureAwait(false);
+            IO.RequestBuffers.Floats.Return(embedsBuffer);
+            embedsBuffer = null;
             var prefill = clock.Elapsed - prefillStart;
             var decodeStart = clock.Elapsed;
             TimeSpan firstToken = default;
@@ -150,8 +161,8 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (generated.Count < options.MinNewTokens)
-                    foreach (int stop in _model.StopTokenIds) logits[stop] = float.NegativeInfinity;
-                int token = sampler.Sample(logits);
+                    foreach (int stop in _model.StopTokenIds) logits.Span[stop] = float.NegativeInfinity;
+                int token = sampler.Sample(logits.Span);
                 sampler.Accept(token);
                 generated.Add(token);
                 if (generated.Count == 1) firstToken = clock.Elapsed;
@@ -187,6 +198,8 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         }
         finally
         {
+            if (embedsBuffer is not null) IO.RequestBuffers.Floats.Return(embedsBuffer);
+            IO.RequestBuffers.Floats.Return(logitsBuffer);
             // The cache holds the prompt and the answer tokens fed back (the last one sampled never is): keep it for the next request.
             if (sequence is null)
             {
@@ -202,13 +215,16 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         }
     }
 
-    /// <summary>Token embeddings of <paramref name="ids"/> with each <c>&lt;IMG_CONTEXT&gt;</c> row replaced by the next image feature row.</summary>
-    private float[] Embed(List<int> ids, List<ImageInput> allImages)
+    /// <summary>
+    /// Writes into <paramref name="embeds"/> the rows of <paramref name="ids"/> from position <paramref name="from"/> on
+    /// (those before it are in the kept KV cache): token embeddings, with each <c>&lt;IMG_CONTEXT&gt;</c> row replaced by
+    /// the next image feature row, images in order.
+    /// </summary>
+    private void Embed(List<int> ids, List<ImageInput> allImages, int from, Span<float> embeds)
     {
         int hidden = _model.Language.HiddenSize, context = _model.Manifest.SpecialTokens.ImageContext;
-        var embeds = new float[ids.Count * hidden];
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids);
-        _model.Embeddings.Lookup(span, embeds);
+        _model.Embeddings.Lookup(span[from..], embeds);
         int image = 0, row = 0;
         ReadOnlyMemory<float>? features = null;
         for (int position = 0; position < span.Length; position++)
@@ -222,12 +238,11 @@ internal sealed class Generator(Conversation conversation, string question, IRea
                 features = prepared.Values;
                 row = 0;
             }
-            features.Value.Span.Slice(row * hidden, hidden).CopyTo(embeds.AsSpan(position * hidden, hidden));
+            if (position >= from) features.Value.Span.Slice(row * hidden, hidden).CopyTo(embeds.Slice((position - from) * hidden, hidden));
             row++;
         }
         if (image != allImages.Count || (features is not null && row * hidden != features.Value.Length))
             throw new InvalidOperationException("the prompt's <IMG_CONTEXT> tokens do not match the images' feature rows");
-        return embeds;
     }
 
     private static void DisposeOwned(List<(ImageInput Input, DecodedImage Image, bool Owned, DynamicTiler Tiler, UInt128? Key)> pending)

@@ -96,6 +96,10 @@ public sealed class InternVLModel : IDisposable
     /// <summary>KV caches kept after generations, for requests that start with the same inputs.</summary>
     internal PromptPrefixCache PrefixCache { get; }
 
+    /// <summary>What the image-feature cache and the prompt-prefix cache hold now, against their bounds.</summary>
+    public CacheUsage CacheUsage => new(ImageCache.Count, ImageCache.Bytes, ImageCache.MaxBytes,
+        PrefixCache.Count, PrefixCache.Bytes, PrefixCache.MaxEntries, PrefixCache.MaxBytes);
+
     /// <summary>Whether images get a <see cref="ImageFeatures.CacheKey"/> (either cache needs it).</summary>
     internal bool KeysImages => ImageCache.MaxBytes > 0 || PrefixCache.Enabled;
 

@@ -11,9 +11,10 @@ namespace InternVit.SK.Imaging;
 public sealed unsafe class DecodedImage : IDisposable
 {
     /// <summary>
-    /// The largest buffer taken from <see cref="ArrayPool{T}.Shared"/>. The shared pool keeps arrays of up to 1 GiB
-    /// per thread and per core once returned, so a few 100-megapixel images (400 MB of RGBA each) left the server holding
-    /// gigabytes while idle; larger buffers are allocated natively and freed on dispose (glibc maps them on their own).
+    /// The largest buffer taken from the request pool (<see cref="IO.RequestBuffers.Bytes"/>, a few arrays per size
+    /// process-wide; <see cref="ArrayPool{T}.Shared"/> kept one per thread that had decoded an image, so an idle server's
+    /// memory grew with the threads a load had used); larger buffers are allocated natively and freed on dispose (glibc
+    /// maps them on their own).
     /// </summary>
     internal const int PooledBytesLimit = 4 << 20;
 
@@ -27,7 +28,7 @@ public sealed unsafe class DecodedImage : IDisposable
         Height = height;
         SourceFormat = format;
         _capacity = checked(width * height * bytesPerPixel);
-        if (_capacity <= PooledBytesLimit) _pooled = ArrayPool<byte>.Shared.Rent(_capacity);
+        if (_capacity <= PooledBytesLimit) _pooled = IO.RequestBuffers.Bytes.Rent(_capacity);
         else _native = (nint)NativeMemory.Alloc((nuint)_capacity);
     }
 
@@ -80,7 +81,7 @@ public sealed unsafe class DecodedImage : IDisposable
     public void Dispose()
     {
         var pooled = Interlocked.Exchange(ref _pooled, null);
-        if (pooled is not null) ArrayPool<byte>.Shared.Return(pooled);
+        if (pooled is not null) IO.RequestBuffers.Bytes.Return(pooled);
         FreeNative();
         GC.SuppressFinalize(this);
     }

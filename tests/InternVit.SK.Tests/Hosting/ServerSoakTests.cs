@@ -123,7 +123,7 @@ public sealed class ServerSoakTests(ITestOutputHelper output)
 
         // The warm-up is the same mix, short: the server's steady state (thread pool, buffers, caches) is the baseline.
         await Mix(7 * Clients);
-        long warm = await server.ResidentBytesAsync(TimeSpan.FromSeconds(3));
+        long warm = await server.ResidentBytesAsync(3 * InternVit.SK.Hosting.IdleMemoryTrim.Interval);
         good = dropped = bad = 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         await Mix(Requests);
@@ -131,9 +131,146 @@ public sealed class ServerSoakTests(ITestOutputHelper output)
 
         // Dropped streams are cancelled on the server; once they have wound down, a request is answered as alone.
         Assert.Equal(textAnswer, await Whole(http, image: false, limit.Token));
-        long after = await server.ResidentBytesAsync(TimeSpan.FromSeconds(3));
+        long after = await server.ResidentBytesAsync(3 * InternVit.SK.Hosting.IdleMemoryTrim.Interval);
         output.WriteLine($"{Requests} requests ({good} answered, {dropped} dropped mid-stream, {bad} refused) in {clock.Elapsed.TotalSeconds:F1} s; " +
                          $"RSS after warm-up {warm >> 20} MiB, after the soak {after >> 20} MiB");
+        Assert.True(after <= warm * 1.25, $"idle RSS {after >> 20} MiB after the soak, {warm >> 20} MiB after the warm-up");
+    }
+
+    /// <summary>
+    /// Issue 23's soak: the same kind of load with both caches bounded small — five images of 1 to 13 tiles, single
+    /// questions and follow-ups that resend the history, whole and streamed, from 8 clients — so that features and KV
+    /// caches are evicted all the time. Every answer must equal the one a server without caches gives, what the caches
+    /// hold (sampled from <c>/health</c> throughout) must stay within the bounds, and the idle memory must come back
+    /// within 25 % of its level after a warm-up.
+    /// </summary>
+    [Fact]
+    public async Task With_small_caches_under_load_answers_stay_exact_and_the_caches_stay_within_their_bounds()
+    {
+        using var dir = new TempDir();
+        await ModelConverter.ConvertAsync(TestPaths.TinyCheckpoint, dir.File("model"));
+        string[] files = ["exact_448x448.png", "photo_jpeg_1024x768.jpg", "receipt_576x1400.png", "small_50x30.png", "table_1600x900.png"];
+        var images = files.Select(f => "data:" + (f.EndsWith(".jpg", StringComparison.Ordinal) ? "image/jpeg" : "image/png") + ";base64," +
+                                       Convert.ToBase64String(File.ReadAllBytes(Path.Combine(TestPaths.Fixtures, "images", f)))).ToArray();
+        const long imageBound = 1 << 20, promptBound = 8 << 20;
+        const int promptEntries = 2;
+
+        JsonObject Body(int image, string? firstAnswer, bool stream)
+        {
+            var messages = new JsonArray(new JsonObject
+            {
+                ["role"] = "user",
+                ["content"] = new JsonArray(
+                    new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = images[image] } },
+                    new JsonObject { ["type"] = "text", ["text"] = "What is in the picture?" }),
+            });
+            if (firstAnswer is not null)
+            {
+                messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = firstAnswer });
+                messages.Add(new JsonObject { ["role"] = "user", ["content"] = "And what else?" });
+            }
+            return new JsonObject { ["model"] = "model", ["max_tokens"] = 8, ["stream"] = stream, ["messages"] = messages };
+        }
+
+        static async Task<(string Text, int Cached)> Ask(HttpClient http, JsonObject body, CancellationToken cancellationToken)
+        {
+            bool stream = (bool)body["stream"]!;
+            if (stream) body["stream_options"] = new JsonObject { ["include_usage"] = true };
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = Json(body) };
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            if (!stream)
+            {
+                var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!;
+                return ((string)answer["choices"]![0]!["message"]!["content"]!, (int?)answer["usage"]!["prompt_tokens_details"]?["cached_tokens"] ?? 0);
+            }
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+            var text = new StringBuilder();
+            int cached = 0;
+            while (await reader.ReadLineAsync(cancellationToken) is { } line)
+            {
+                if (!line.StartsWith("data: ", StringComparison.Ordinal) || line == "data: [DONE]") continue;
+                var chunk = JsonNode.Parse(line["data: ".Length..])!;
+                if (chunk["usage"] is JsonObject usage) cached = (int?)usage["prompt_tokens_details"]?["cached_tokens"] ?? 0;
+                if (chunk["choices"] is JsonArray { Count: > 0 } choices) text.Append((string?)choices[0]!["delta"]!["content"]);
+            }
+            return (text.ToString(), cached);
+        }
+
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        // The reference: every request alone, on a server without caches.
+        var first = new string[images.Length];
+        var followUp = new string[images.Length];
+        await using (var plain = await ServerProcess.StartAsync([dir.File("model"), "--no-cache"], ServerProcess.FreePort()))
+        {
+            using var http = new HttpClient { BaseAddress = plain.Address, Timeout = TimeSpan.FromMinutes(2) };
+            for (int i = 0; i < images.Length; i++)
+            {
+                first[i] = (await Ask(http, Body(i, null, stream: false), limit.Token)).Text;
+                followUp[i] = (await Ask(http, Body(i, first[i], stream: false), limit.Token)).Text;
+            }
+        }
+
+        await using var server = await ServerProcess.StartAsync([dir.File("model"), "--image-cache-mb", "1", "--prompt-cache-mb", "8", "--prompt-cache-entries", $"{promptEntries}"],
+            ServerProcess.FreePort());
+        using var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromMinutes(2) };
+        int cachedRequests = 0;
+        async Task Mix(int requests)
+        {
+            var clients = new Task[Clients];
+            for (int c = 0; c < Clients; c++)
+            {
+                int start = c;
+                clients[c] = Task.Run(async () =>
+                {
+                    for (int i = start; i < requests; i += Clients)
+                    {
+                        int image = i % images.Length;
+                        bool follow = i / images.Length % 2 == 1, stream = i % 3 == 0;
+                        var (text, cached) = await Ask(client, Body(image, follow ? first[image] : null, stream), limit.Token);
+                        Assert.Equal(follow ? followUp[image] : first[image], text);
+                        if (cached > 0) Interlocked.Increment(ref cachedRequests);
+                    }
+                });
+            }
+            await Task.WhenAll(clients);
+        }
+
+        // Idle memory is read three of the idle trim's intervals after the load, so that the trim has had its turn.
+        var settle = 3 * InternVit.SK.Hosting.IdleMemoryTrim.Interval;
+        await Mix(4 * Clients);
+        long warm = await server.ResidentBytesAsync(settle);
+        long maxImageBytes = 0, maxPromptBytes = 0;
+        int maxPromptEntries = 0, samples = 0;
+        using var stop = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var health = JsonNode.Parse(await client.GetStringAsync("health", limit.Token))!["caches"]!;
+                Assert.Equal(imageBound, (long)health["image"]!["max_bytes"]!);
+                Assert.Equal(promptBound, (long)health["prompt"]!["max_bytes"]!);
+                Assert.Equal(promptEntries, (int)health["prompt"]!["max_entries"]!);
+                maxImageBytes = Math.Max(maxImageBytes, (long)health["image"]!["bytes"]!);
+                maxPromptBytes = Math.Max(maxPromptBytes, (long)health["prompt"]!["bytes"]!);
+                maxPromptEntries = Math.Max(maxPromptEntries, (int)health["prompt"]!["entries"]!);
+                samples++;
+                await Task.Delay(20);
+            }
+        });
+
+        await Mix(160);
+        stop.Cancel();
+        await watcher;
+        long after = await server.ResidentBytesAsync(settle);
+
+        output.WriteLine($"{samples} samples of /health: image cache peak {maxImageBytes} of {imageBound} bytes; prompt cache peak {maxPromptBytes} of " +
+                         $"{promptBound} bytes, {maxPromptEntries} of {promptEntries} entries; {cachedRequests} requests with cached prompt tokens; " +
+                         $"RSS after warm-up {warm >> 20} MiB, after the soak {after >> 20} MiB");
+        Assert.InRange(maxImageBytes, 1, imageBound);
+        Assert.InRange(maxPromptBytes, 1, promptBound);
+        Assert.InRange(maxPromptEntries, 1, promptEntries);
+        Assert.True(cachedRequests > 0, "some requests reused a kept prefix");
         Assert.True(after <= warm * 1.25, $"idle RSS {after >> 20} MiB after the soak, {warm >> 20} MiB after the warm-up");
     }
 }
