@@ -92,7 +92,8 @@ public sealed class OrtErrorTests : IDisposable
     /// <summary>400 chained 512x512 MatMuls (~107 GFLOP): about two seconds on one thread, so it can be interrupted.</summary>
     private OrtSession LongSession()
     {
-        const int n = 512, depth = 400;
+        // ~4-8 s on one thread of the 2-core machines, so that a cancellation a moment after the start always finds it running.
+        const int n = 512, depth = 1600;
         string path = _dir.File("long.onnx");
         using (var g = new OnnxGraphBuilder(path, "long"))
         {
@@ -139,7 +140,9 @@ public sealed class OrtErrorTests : IDisposable
             return session.Run([("x", x)], ["y"], cts.Token);
         });
         started.Wait();
-        await Task.Delay(300);
+        // A blocking wait, not Task.Delay: its timer fires on the thread pool, which the parallel suite can starve until
+        // the run has ended (seen once in CI: no exception, the run finished before the cancellation).
+        Thread.Sleep(300);
         // The run holds references: the session, its native names and the pinned input stay valid until it ends.
         session.Dispose();
         x.Dispose();
