@@ -72,17 +72,12 @@ internal sealed class Generator(Conversation conversation, string question, IRea
             if (pending.Count > 0) options.StageStarted?.Invoke("vision");
             foreach (var (input, image, _, tiler, key) in pending)
             {
-                // The same image twice in one request, or encoded by another request meanwhile: encoded once.
-                if (key is { } k && _model.ImageCache.TryGet(k, out var encoded))
-                {
-                    conversation.Remember(input, encoded);
-                    cachedImages++;
-                    continue;
-                }
+                // The same image twice in one request, or encoded by another request meanwhile: encoded once (the wait
+                // for another request's features counts as vision).
                 var start = clock.Elapsed;
                 var (features, tiling, cached) = await _model.EncodeAsync(image, tiler, key, cancellationToken).ConfigureAwait(false);
                 preprocess += tiling;
-                vision += clock.Elapsed - start - tiling; // when another request encoded it meanwhile, the wait for its features
+                vision += clock.Elapsed - start - tiling;
                 if (cached) cachedImages++;
                 conversation.Remember(input, features);
             }
@@ -130,7 +125,6 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         // 1B shape a 13-tile prompt's rows are 12.7 MB and the logits 0.6 MB, which as new arrays were large-object-heap
         // garbage on every request.
         int hidden = language.HiddenSize, newRows = promptTokens - cachedTokens;
-        float[]? embedsBuffer = IO.RequestBuffers.Floats.Rent(newRows * hidden);
         float[] logitsBuffer = IO.RequestBuffers.Floats.Rent(language.VocabSize);
         var logits = logitsBuffer.AsMemory(0, language.VocabSize);
         try
@@ -143,15 +137,20 @@ internal sealed class Generator(Conversation conversation, string question, IRea
 
             options.StageStarted?.Invoke("prefill");
             var prefillStart = clock.Elapsed;
-            var embeds = embedsBuffer.AsMemory(0, newRows * hidden);
-            await _model.RunExclusiveAsync(() =>
+            float[] embedsBuffer = IO.RequestBuffers.Floats.Rent(newRows * hidden);
+            try
             {
-                Embed(ids, allImages, cachedTokens, embeds.Span);
-                language.Forward(embeds, cache, logits, 1, cancellationToken);
-                return true;
-            }, cancellationToken).ConfigureAwait(false);
-            IO.RequestBuffers.Floats.Return(embedsBuffer);
-            embedsBuffer = null;
+                var embeds = embedsBuffer.AsMemory(0, newRows * hidden);
+                await _model.RunExclusiveAsync(() =>
+                {
+                    Embed(ids, allImages, cachedTokens, embeds.Span);
+                    language.Forward(embeds, cache, logits, 1, cancellationToken);
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                IO.RequestBuffers.Floats.Return(embedsBuffer);
+            }
             var prefill = clock.Elapsed - prefillStart;
             var decodeStart = clock.Elapsed;
             TimeSpan firstToken = default;
@@ -198,7 +197,6 @@ internal sealed class Generator(Conversation conversation, string question, IRea
         }
         finally
         {
-            if (embedsBuffer is not null) IO.RequestBuffers.Floats.Return(embedsBuffer);
             IO.RequestBuffers.Floats.Return(logitsBuffer);
             // The cache holds the prompt and the answer tokens fed back (the last one sampled never is): keep it for the next request.
             if (sequence is null)

@@ -302,12 +302,13 @@ public sealed class InternVLModel : IDisposable
     /// Tiles <paramref name="image"/> on the calling thread, then runs the tiles through the vision graph under the
     /// compute lock. Returns the features (kept in the image-feature cache under <paramref name="key"/>, when given), the
     /// time tiling took (the rest of the call is the vision encoder's) and whether the features came from the cache
-    /// after all: requests that bring the same new image at once wait for the lock, and the first to hold it encodes it
-    /// for all of them.
+    /// after all. The cache is looked up before tiling (the same image twice in one request) and again under the lock:
+    /// requests that bring the same new image at once wait for the lock, and the first to hold it encodes it for all.
     /// </summary>
     internal async Task<(ImageFeatures Features, TimeSpan Tiling, bool Cached)> EncodeAsync(DecodedImage image, DynamicTiler tiler, UInt128? key,
         CancellationToken cancellationToken)
     {
+        if (key is { } known && ImageCache.TryGet(known, out var before)) return (before, TimeSpan.Zero, true);
         long start = Stopwatch.GetTimestamp();
         var grid = tiler.Plan(image.Width, image.Height);
         int pixelCount = grid.TileCount * tiler.FloatsPerTile;

@@ -109,17 +109,6 @@ internal sealed class KvCache : IDisposable
     internal void Advance(int positions) => Length += positions;
 
     /// <summary>
-    /// Keeps only the first <paramref name="length"/> positions: the next step writes at position <paramref name="length"/>
-    /// (the graph reads no position past the attention mask's length, so what lies beyond needs no clearing).
-    /// </summary>
-    internal void Truncate(int length)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(length);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
-        Length = length;
-    }
-
-    /// <summary>
     /// Copies the first <paramref name="length"/> positions of <paramref name="source"/> (same model, any capacity) into
     /// this empty cache, head by head (each head's positions are contiguous in both buffers).
     /// </summary>

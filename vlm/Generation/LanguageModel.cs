@@ -120,28 +120,20 @@ internal sealed class LanguageModel : IDisposable
         if (logits.Length != kept * VocabSize)
             throw new ArgumentException($"{kept} kept positions need {kept * VocabSize} logits, the destination holds {logits.Length}", nameof(logits));
         if (cache.Length + sequence > cache.Capacity)
-            throw new InvalidOperationException($"the KV cache is full: {cache.Length} positions held + {sequence} new > capacity {cache.Capacity}; create a larger cache (up to the context window {ContextWindow}) or truncate it");
+            throw new InvalidOperationException($"the KV cache is full: {cache.Length} positions held + {sequence} new > capacity {cache.Capacity}; create a larger cache (up to the context window {ContextWindow})");
 
         // Equal chunks (a 513-position block runs as 257 + 256, not 512 + 1), all on the graph the whole block calls for.
         int chunks = PrefillChunk > 0 ? (sequence + PrefillChunk - 1) / PrefillChunk : 1;
         int chunk = (sequence + chunks - 1) / chunks, firstKept = sequence - kept;
         var session = sequence > 1 && _prefill is not null ? _prefill : _session;
-        float[]? discarded = null; // the one logits row a chunk before the kept positions must still produce
-        try
+        for (int start = 0; start < sequence; start += chunk)
         {
-            for (int start = 0; start < sequence; start += chunk)
-            {
-                int end = Math.Min(start + chunk, sequence);
-                int keep = Math.Clamp(end - firstKept, 0, end - start);   // the kept positions are the block's last ones
-                var chunkLogits = keep > 0
-                    ? logits.Slice((end - keep - firstKept) * VocabSize, keep * VocabSize)
-                    : (discarded ??= System.Buffers.ArrayPool<float>.Shared.Rent(VocabSize)).AsMemory(0, VocabSize);
-                Run(session, inputsEmbeds[(start * HiddenSize)..(end * HiddenSize)], cache, chunkLogits, Math.Max(keep, 1), releaseScratch: end == sequence && sequence > 1, cancellationToken);
-            }
-        }
-        finally
-        {
-            if (discarded is not null) System.Buffers.ArrayPool<float>.Shared.Return(discarded);
+            int end = Math.Min(start + chunk, sequence);
+            int keep = Math.Clamp(end - firstKept, 0, end - start);   // the kept positions are the block's last ones
+            // A chunk before the kept positions still produces one row: into the first row of the destination, which
+            // the chunk holding the first kept position writes over later.
+            var chunkLogits = logits.Slice(Math.Max(end - keep - firstKept, 0) * VocabSize, Math.Max(keep, 1) * VocabSize);
+            Run(session, inputsEmbeds[(start * HiddenSize)..(end * HiddenSize)], cache, chunkLogits, Math.Max(keep, 1), releaseScratch: end == sequence && sequence > 1, cancellationToken);
         }
     }
 
